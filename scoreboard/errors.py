@@ -1,0 +1,107 @@
+"""Every exception the package raises on purpose, and when.
+
+    ScoreboardError
+    ├── ConfigError              a variable in the environment is missing or malformed
+    ├── ApiError                 a request is refused; carries the HTTP status and message
+    │   ├── AuthenticationFailed 401: token missing, malformed, badly signed, expired…
+    │   ├── InvalidRequest       400: body is not what the endpoint accepts
+    │   │   └── InvalidScoreIncrement  400: scoreIncrement is not an allowed integer
+    │   ├── ScoreOverflow        400: the total would pass Number.MAX_SAFE_INTEGER
+    │   ├── Forbidden            403: the token's user may not do this
+    │   ├── RateLimited          429: the user spent their allowance; carries retry_after
+    │   └── ServiceUnavailable   503: a backing service cannot take the update now
+    │       ├── QueueUnavailable   the broker did not confirm the message
+    │       └── StoreUnavailable   Redis did not answer
+    └── PoisonMessage            a queued message cannot be decoded into a ScoreUpdate
+"""
+
+from __future__ import annotations
+
+
+class ScoreboardError(Exception):
+    """Base of every error raised on purpose by this package."""
+
+
+class ConfigError(ScoreboardError):
+    """An environment variable is missing or malformed; the message names it."""
+
+
+class ApiError(ScoreboardError):
+    """A request is refused with `status` and a client-facing `message`."""
+
+    status: int = 400
+    message: str = "Bad request"
+
+    def __init__(self, message: str | None = None) -> None:
+        if message is not None:
+            self.message = message
+        super().__init__(self.message)
+
+
+class AuthenticationFailed(ApiError):
+    """The bearer token is missing or does not verify."""
+
+    status = 401
+    message = "Authentication failed"
+
+
+class InvalidRequest(ApiError):
+    """The request body is not a JSON object of the documented shape."""
+
+    status = 400
+    message = "Invalid request body"
+
+
+class InvalidScoreIncrement(InvalidRequest):
+    """`scoreIncrement` is not an integer from 1 to MAX_SCORE_INCREMENT."""
+
+    message = "Invalid score increment"
+
+
+class ScoreOverflow(ApiError):
+    """Applying the increment would take the total past 2**53 - 1."""
+
+    status = 400
+    message = "Score would exceed the maximum safe integer (9007199254740991)"
+
+
+class Forbidden(ApiError):
+    """The authenticated user tries to act for someone else."""
+
+    status = 403
+    message = "Forbidden"
+
+
+class RateLimited(ApiError):
+    """The user is over the rate limit; retry after `retry_after` seconds."""
+
+    status = 429
+    message = "Too many requests"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__()
+        self.retry_after = retry_after
+
+
+class ServiceUnavailable(ApiError):
+    """A backing service cannot take the request now; retrying later may work."""
+
+    status = 503
+    message = "Service temporarily unavailable"
+    retry_after = 2
+
+
+class QueueUnavailable(ServiceUnavailable):
+    """The broker did not confirm the message in time, or refused it."""
+
+    message = "Score update could not be queued, try again"
+
+
+class StoreUnavailable(ServiceUnavailable):
+    """Redis did not answer."""
+
+    message = "Leaderboard store unavailable, try again"
+
+
+class PoisonMessage(ScoreboardError):
+    """A message from the queue cannot be decoded into a ScoreUpdate."""

@@ -1,0 +1,42 @@
+"""Per-user rate limits with the `limits` library; on Redis they hold across all web nodes."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import limits
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from scoreboard.errors import RateLimited, StoreUnavailable
+
+
+def rate_limit_storage(redis_url: str | None, key_prefix: str) -> Storage:
+    """Redis storage when the deployment has Redis, else this process's memory."""
+    if redis_url is None:
+        return MemoryStorage()
+    return RedisStorage(
+        f"async+{redis_url}", implementation="redispy", key_prefix=f"{key_prefix}ratelimit"
+    )
+
+
+class UserRateLimiter:
+    """A moving-window limit (e.g. '100/minute') per user for one kind of request."""
+
+    def __init__(self, storage: Storage, limit: str, scope: str) -> None:
+        self._limiter = MovingWindowRateLimiter(storage)
+        self._item = limits.parse(limit)
+        self._scope = scope
+
+    async def check(self, user_id: str) -> None:
+        """Count one request by `user_id`; raise RateLimited when over the limit."""
+        try:
+            if await self._limiter.hit(self._item, self._scope, user_id):
+                return
+            stats = await self._limiter.get_window_stats(self._item, self._scope, user_id)
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise StoreUnavailable() from exc
+        raise RateLimited(retry_after=max(1, math.ceil(stats.reset_time - time.time())))

@@ -1,0 +1,37 @@
+"""The board's storage seam: what the web process and the worker need from it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from scoreboard.models import Leaderboard, ScoreUpdate
+
+# How long a message id is remembered to drop a redelivery or honour a cancellation.
+DEDUPLICATION_TTL_SECONDS = 24 * 60 * 60
+
+
+class LeaderboardStore(Protocol):
+    """Scores, usernames and the published top 10, shared by every process of a deployment."""
+
+    async def reserve(self, update: ScoreUpdate, max_total: int) -> int:
+        """Count `update` as accepted and return the user's score once it is applied.
+
+        Raises ScoreOverflow when that score would pass `max_total`.
+        """
+
+    async def release(self, update: ScoreUpdate) -> bool:
+        """Undo a reservation whose message may not have been queued.
+
+        Returns True when the update will never be applied (the worker drops it
+        if it arrives later), False when a worker has applied it already.
+        """
+
+    async def apply(self, updates: Sequence[ScoreUpdate]) -> Leaderboard | None:
+        """Apply each update exactly once (redeliveries are skipped).
+
+        Returns the new top of the board when it changed, else None.
+        """
+
+    async def leaderboard(self) -> Leaderboard:
+        """The most recently published top of the board."""

@@ -1,0 +1,100 @@
+"""The application factory: one aiohttp app with the REST API and the Socket.IO server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import redis.asyncio as redis
+import socketio
+from aiohttp import web
+
+from scoreboard.auth import TokenVerifier
+from scoreboard.broadcast import Broadcaster
+from scoreboard.broker.in_process import InProcessQueue
+from scoreboard.broker.rabbitmq import RabbitPublisher
+from scoreboard.config import Mode, Settings
+from scoreboard.rate_limit import UserRateLimiter, rate_limit_storage
+from scoreboard.store.memory_store import MemoryLeaderboardStore
+from scoreboard.store.redis_store import RedisLeaderboardStore
+from scoreboard.web.keys import PUBLISHER, SCORE_RATE_LIMITER, SETTINGS, SOCKETIO, STORE, VERIFIER
+from scoreboard.web.middlewares import error_middleware
+from scoreboard.web.routes import add_routes
+from scoreboard.web.socket_events import register_socket_events
+from scoreboard.worker.apply_loop import ApplyStats, apply_batches
+
+log = logging.getLogger(__name__)
+
+SOCKETIO_PATH = "ws/scoreboard"
+MAX_BODY_BYTES = 16 * 1024  # a score update is well under 1 KiB
+
+
+def create_app(settings: Settings) -> web.Application:
+    """Build the web application; connections open on start-up and close on clean-up."""
+    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
+    app[SETTINGS] = settings
+    app[VERIFIER] = TokenVerifier(settings.jwt_secret.value)
+    app[SCORE_RATE_LIMITER] = UserRateLimiter(
+        rate_limit_storage(settings.redis_url, settings.redis_key_prefix),
+        settings.rate_limit,
+        scope="score-update",
+    )
+    client_manager = (
+        socketio.AsyncRedisManager(settings.redis_url, channel=settings.socketio_channel)
+        if settings.redis_url is not None
+        else socketio.AsyncManager()
+    )
+    sio = socketio.AsyncServer(async_mode="aiohttp", client_manager=client_manager)
+    sio.attach(app, socketio_path=SOCKETIO_PATH)
+    app[SOCKETIO] = sio
+    register_socket_events(sio, app)
+    add_routes(app)
+
+    if settings.mode is Mode.DISTRIBUTED:
+        app.cleanup_ctx.append(_redis_and_rabbitmq)
+    else:
+        app.cleanup_ctx.append(_in_process_queue_and_worker)
+    app.cleanup_ctx.append(_socketio_manager)
+    return app
+
+
+async def _redis_and_rabbitmq(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    assert settings.redis_url is not None and settings.rabbitmq_url is not None
+    client = redis.from_url(settings.redis_url)
+    app[STORE] = RedisLeaderboardStore(client, settings.redis_key_prefix)
+    publisher = await RabbitPublisher.connect(settings.rabbitmq_url, settings.queue_name)
+    app[PUBLISHER] = publisher
+    yield
+    await publisher.close()
+    await client.aclose()
+
+
+async def _in_process_queue_and_worker(app: web.Application) -> AsyncIterator[None]:
+    queue = InProcessQueue(batch_size=app[SETTINGS].worker_prefetch)
+    store = MemoryLeaderboardStore()
+    app[STORE] = store
+    app[PUBLISHER] = queue
+    stats = ApplyStats()
+    worker = asyncio.create_task(apply_batches(queue, store, Broadcaster(app[SOCKETIO]), stats))
+    yield
+    await queue.stop()
+    await worker
+    log.info("in-process worker stopped: %s", stats.summary())
+
+
+async def _socketio_manager(app: web.Application) -> AsyncIterator[None]:
+    sio = app[SOCKETIO]
+    # python-socketio starts its pub/sub listener at the first connection; starting it now
+    # means a node hears broadcasts from the moment it serves.
+    sio.manager_initialized = True
+    sio.manager.initialize()
+    yield
+    await sio.shutdown()
+    listener = getattr(sio.manager, "thread", None)
+    if isinstance(listener, asyncio.Task):
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener

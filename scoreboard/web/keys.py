@@ -1,0 +1,19 @@
+"""Typed keys for what the application factory shares with routes and socket handlers."""
+
+from __future__ import annotations
+
+import socketio
+from aiohttp import web
+
+from scoreboard.auth import TokenVerifier
+from scoreboard.broker import UpdatePublisher
+from scoreboard.config import Settings
+from scoreboard.rate_limit import UserRateLimiter
+from scoreboard.store import LeaderboardStore
+
+SETTINGS = web.AppKey("settings", Settings)
+VERIFIER = web.AppKey("verifier", TokenVerifier)
+SOCKETIO = web.AppKey("socketio", socketio.AsyncServer)
+STORE = web.AppKey("store", LeaderboardStore)
+PUBLISHER = web.AppKey("publisher", UpdatePublisher)
+SCORE_RATE_LIMITER = web.AppKey("score_rate_limiter", UserRateLimiter)

@@ -1,0 +1,42 @@
+"""Turns every failure into the documented {"status":"error","message":…} body; never a traceback."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from scoreboard.errors import ApiError, RateLimited, ServiceUnavailable
+from scoreboard.web import responses
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_HTTP_MESSAGES = {
+    404: "Not found",
+    405: "Method not allowed",
+    413: "Request body too large",
+}
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except RateLimited as exc:
+        return responses.error(exc.status, exc.message, {"Retry-After": str(exc.retry_after)})
+    except ServiceUnavailable as exc:
+        return responses.error(exc.status, exc.message, {"Retry-After": str(exc.retry_after)})
+    except ApiError as exc:
+        return responses.error(exc.status, exc.message)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        message = _HTTP_MESSAGES.get(exc.status, exc.reason)
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return responses.error(exc.status, message, headers)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return responses.error(500, "Internal server error")

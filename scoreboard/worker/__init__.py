@@ -1,0 +1,1 @@
+"""The worker: applies queued updates to the board and broadcasts the top 10."""

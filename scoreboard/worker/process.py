@@ -1,0 +1,69 @@
+"""The worker process: lifecycle from start-up to a graceful, summarised shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+
+import redis.asyncio as redis
+import socketio
+
+from scoreboard.broadcast import Broadcaster
+from scoreboard.broker.rabbitmq import RabbitConsumer
+from scoreboard.config import Mode, Settings
+from scoreboard.errors import ConfigError
+from scoreboard.logs import configure_logging
+from scoreboard.store.redis_store import RedisLeaderboardStore
+from scoreboard.worker.apply_loop import ApplyStats, apply_batches
+
+log = logging.getLogger("scoreboard.worker")
+
+DRAIN_TIMEOUT_SECONDS = 20.0  # Heroku sends SIGKILL 30 s after SIGTERM
+
+
+async def run_worker(settings: Settings) -> ApplyStats:
+    """Consume until SIGTERM or SIGINT, then finish and acknowledge what is held."""
+    assert settings.redis_url is not None and settings.rabbitmq_url is not None
+    client = redis.from_url(settings.redis_url)
+    store = RedisLeaderboardStore(client, settings.redis_key_prefix)
+    emitter = socketio.AsyncRedisManager(
+        settings.redis_url, channel=settings.socketio_channel, write_only=True, logger=log
+    )
+    consumer = RabbitConsumer(settings.rabbitmq_url, settings.queue_name, settings.worker_prefetch)
+    stats = ApplyStats()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+
+    await consumer.start()
+    log.info("worker consuming queue %r (prefetch %d)", settings.queue_name, settings.worker_prefetch)
+    applying = asyncio.create_task(apply_batches(consumer, store, Broadcaster(emitter), stats))
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({applying, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    await consumer.stop()
+    try:
+        await asyncio.wait_for(applying, DRAIN_TIMEOUT_SECONDS)
+    except asyncio.TimeoutError:
+        log.warning("drain timed out; unacknowledged messages return to the queue")
+    await consumer.close()
+    await client.aclose()
+    log.info("worker stopped: %s, %d dead-lettered", stats.summary(), consumer.dead_lettered)
+    return stats
+
+
+def main() -> None:
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        sys.exit(f"configuration error: {exc}")
+    configure_logging(settings.log_level)
+    if settings.mode is Mode.SINGLE_PROCESS:
+        sys.exit(
+            "worker.py needs REDIS_URL and RABBITMQ_URL; without them `python server.py` "
+            "runs the worker loop in its own process"
+        )
+    asyncio.run(run_worker(settings))
