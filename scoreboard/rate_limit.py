@@ -6,6 +6,7 @@ import math
 import time
 
 import limits
+import redis.asyncio as redis
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -14,12 +15,15 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from scoreboard.errors import RateLimited, StoreUnavailable
 
 
-def rate_limit_storage(redis_url: str | None, key_prefix: str) -> Storage:
-    """Redis storage when the deployment has Redis, else this process's memory."""
-    if redis_url is None:
+def rate_limit_storage(client: redis.Redis | None, redis_url: str, key_prefix: str) -> Storage:
+    """Storage on the deployment's Redis (sharing `client`'s connections), else in memory."""
+    if client is None:
         return MemoryStorage()
     return RedisStorage(
-        f"async+{redis_url}", implementation="redispy", key_prefix=f"{key_prefix}ratelimit"
+        f"async+{redis_url}",
+        implementation="redispy",
+        key_prefix=f"{key_prefix}ratelimit",
+        connection_pool=client.connection_pool,
     )
 
 

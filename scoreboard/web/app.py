@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from functools import partial
 from collections.abc import AsyncIterator
 
 import redis.asyncio as redis
@@ -15,7 +16,7 @@ from scoreboard.auth import TokenVerifier
 from scoreboard.broadcast import Broadcaster
 from scoreboard.broker.in_process import InProcessQueue
 from scoreboard.broker.rabbitmq import RabbitPublisher
-from scoreboard.config import Mode, Settings
+from scoreboard.config import Settings
 from scoreboard.rate_limit import UserRateLimiter, rate_limit_storage
 from scoreboard.store.memory_store import MemoryLeaderboardStore
 from scoreboard.store.redis_store import RedisLeaderboardStore
@@ -36,8 +37,9 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
     app[VERIFIER] = TokenVerifier(settings.jwt_secret.value)
+    client = redis.from_url(settings.redis_url) if settings.redis_url is not None else None
     app[SCORE_RATE_LIMITER] = UserRateLimiter(
-        rate_limit_storage(settings.redis_url, settings.redis_key_prefix),
+        rate_limit_storage(client, settings.redis_url or "", settings.redis_key_prefix),
         settings.rate_limit,
         scope="score-update",
     )
@@ -52,19 +54,18 @@ def create_app(settings: Settings) -> web.Application:
     register_socket_events(sio, app)
     add_routes(app)
 
-    if settings.mode is Mode.DISTRIBUTED:
-        app.cleanup_ctx.append(_redis_and_rabbitmq)
+    if client is not None:
+        app[STORE] = RedisLeaderboardStore(client, settings.redis_key_prefix)
+        app.cleanup_ctx.append(partial(_redis_and_rabbitmq, client))
     else:
         app.cleanup_ctx.append(_in_process_queue_and_worker)
     app.cleanup_ctx.append(_socketio_manager)
     return app
 
 
-async def _redis_and_rabbitmq(app: web.Application) -> AsyncIterator[None]:
+async def _redis_and_rabbitmq(client: redis.Redis, app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    assert settings.redis_url is not None and settings.rabbitmq_url is not None
-    client = redis.from_url(settings.redis_url)
-    app[STORE] = RedisLeaderboardStore(client, settings.redis_key_prefix)
+    assert settings.rabbitmq_url is not None
     publisher = await RabbitPublisher.connect(settings.rabbitmq_url, settings.queue_name)
     app[PUBLISHER] = publisher
     yield
@@ -98,3 +99,6 @@ async def _socketio_manager(app: web.Application) -> AsyncIterator[None]:
         listener.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await listener
+    for connection in (getattr(sio.manager, "pubsub", None), getattr(sio.manager, "redis", None)):
+        if connection is not None:
+            await connection.aclose()

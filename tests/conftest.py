@@ -1,0 +1,80 @@
+"""Fixtures: real Redis and RabbitMQ, each test in its own key prefix and queue."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+
+import aio_pika
+import pytest
+import redis as sync_redis
+from aiohttp.test_utils import TestClient
+
+from scoreboard.auth import issue_token
+from scoreboard.broker.rabbitmq import dead_letter_queue_name
+from scoreboard.config import Settings
+from scoreboard.web.app import create_app
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+RABBITMQ_URL = os.environ.get("TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
+JWT_SECRET = "test-secret-" + "s" * 60
+
+TokenFactory = Callable[..., str]
+
+
+@pytest.fixture
+def namespace() -> Iterator[str]:
+    """A fresh name for this test's Redis keys and queues; removed afterwards."""
+    name = f"sbtest-{uuid.uuid4().hex[:12]}"
+    yield name
+    client = sync_redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=f"{name}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture
+async def delete_queues(namespace: str) -> AsyncIterator[None]:
+    yield
+    connection = await aio_pika.connect(RABBITMQ_URL)
+    async with connection:
+        channel = await connection.channel()
+        for queue in (namespace, dead_letter_queue_name(namespace)):
+            await channel.queue_delete(queue)
+
+
+@pytest.fixture
+def env(namespace: str, delete_queues: None) -> dict[str, str]:
+    """Environment of a distributed deployment isolated to this test."""
+    return {
+        "REDIS_URL": REDIS_URL,
+        "RABBITMQ_URL": RABBITMQ_URL,
+        "JWT_SECRET": JWT_SECRET,
+        "REDIS_KEY_PREFIX": f"{namespace}:",
+        "QUEUE_NAME": namespace,
+    }
+
+
+@pytest.fixture
+def settings(env: dict[str, str]) -> Settings:
+    return Settings.from_env(env)
+
+
+@pytest.fixture
+def make_token() -> TokenFactory:
+    def make(subject: str = "alice", name: str | None = None, ttl: int = 3600) -> str:
+        return issue_token(JWT_SECRET, subject, name, ttl)
+
+    return make
+
+
+@pytest.fixture
+async def api(aiohttp_client: Callable, settings: Settings) -> TestClient:
+    """The web application in distributed mode, on real Redis and RabbitMQ, without a worker."""
+    return await aiohttp_client(create_app(settings))
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
