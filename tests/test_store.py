@@ -1,0 +1,142 @@
+"""The LeaderboardStore contract, run against the Redis store and the in-memory store alike."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as redis
+
+from scoreboard.errors import ScoreOverflow
+from scoreboard.models import Leaderboard, ScoreUpdate
+from scoreboard.store import LeaderboardStore
+from scoreboard.store.memory_store import MemoryLeaderboardStore
+from scoreboard.store.redis_store import RedisLeaderboardStore
+from tests.conftest import REDIS_URL
+
+MAX_SAFE = 2**53 - 1
+
+
+@pytest.fixture(params=["redis", "memory"])
+async def store(request: pytest.FixtureRequest, namespace: str) -> AsyncIterator[LeaderboardStore]:
+    if request.param == "memory":
+        yield MemoryLeaderboardStore()
+        return
+    client = redis.from_url(REDIS_URL)
+    yield RedisLeaderboardStore(client, f"{namespace}:")
+    await client.aclose()
+
+
+def update(user: str, increment: int, name: str | None = None) -> ScoreUpdate:
+    return ScoreUpdate.new(user, name or user.title(), increment)
+
+
+def rows(board: Leaderboard | None) -> list[tuple[str, str, int]]:
+    assert board is not None
+    return [(e.user_id, e.username, e.score) for e in board.top]
+
+
+async def test_empty_board_is_version_zero(store: LeaderboardStore):
+    board = await store.leaderboard()
+    assert (board.version, board.top) == (0, ())
+
+
+async def test_apply_orders_highest_first_and_keeps_ten(store: LeaderboardStore):
+    board = await store.apply([update(f"user{i:02}", i + 1) for i in range(15)])
+    assert [e.score for e in board.top] == list(range(15, 5, -1))
+    assert board == await store.leaderboard()
+
+
+async def test_a_redelivered_update_is_applied_once(store: LeaderboardStore):
+    first = update("alice", 5)
+    await store.apply([first])
+    assert await store.apply([first]) is None
+    again = await store.apply([first, update("alice", 1)])
+    assert rows(again) == [("alice", "Alice", 6)]
+
+
+async def test_duplicates_inside_one_batch_count_once(store: LeaderboardStore):
+    single = update("alice", 5)
+    assert rows(await store.apply([single, single, single])) == [("alice", "Alice", 5)]
+
+
+async def test_version_grows_only_when_the_top_changes(store: LeaderboardStore):
+    top = [update(f"top{i}", 1000 + i) for i in range(10)]
+    first = await store.apply(top)
+    assert first is not None and first.version == 1
+    assert await store.apply([update("nobody", 1)]) is None  # rank 11: the top 10 is unchanged
+    second = await store.apply([update("nobody", 5000)])
+    assert second is not None and second.version == 2
+    assert second.top[0].user_id == "nobody"
+
+
+async def test_username_change_alone_changes_the_top(store: LeaderboardStore):
+    await store.apply([update("alice", 5, "Alice")])
+    renamed = await store.apply([update("alice", 1, "Queen Alice")])
+    assert rows(renamed) == [("alice", "Queen Alice", 6)]
+
+
+async def test_ties_go_to_whoever_reached_the_score_first(store: LeaderboardStore):
+    await store.apply([update("bob", 10)])
+    await store.apply([update("alice", 4)])
+    await store.apply([update("carol", 10)])
+    board = await store.apply([update("alice", 6)])  # alice reaches 10 last
+    assert [e.user_id for e in board.top] == ["bob", "carol", "alice"]
+    board = await store.apply([update("bob", 1)])
+    assert [(e.user_id, e.score) for e in board.top] == [("bob", 11), ("carol", 10), ("alice", 10)]
+    board = await store.apply([update("carol", 1)])  # carol reaches 11 after bob
+    assert [(e.user_id, e.score) for e in board.top] == [("bob", 11), ("carol", 11), ("alice", 10)]
+
+
+async def test_scores_stay_exact_up_to_max_safe_integer(store: LeaderboardStore):
+    huge = ScoreUpdate.new("whale", "Whale", MAX_SAFE - 1)
+    assert await store.reserve(huge, MAX_SAFE) == MAX_SAFE - 1
+    await store.apply([huge])
+    assert await store.reserve(update("whale", 1), MAX_SAFE) == MAX_SAFE
+    board = await store.apply([update("whale", 1)])
+    assert rows(board) == [("whale", "Whale", MAX_SAFE)]
+    with pytest.raises(ScoreOverflow):
+        await store.reserve(update("whale", 1), MAX_SAFE)
+
+
+async def test_reserve_counts_accepted_updates_before_they_apply(store: LeaderboardStore):
+    assert await store.reserve(update("alice", 3), MAX_SAFE) == 3
+    assert await store.reserve(update("alice", 4), MAX_SAFE) == 7
+    assert await store.reserve(update("bob", 1), MAX_SAFE) == 1
+
+
+async def test_release_before_apply_cancels_the_update(store: LeaderboardStore):
+    lost = update("alice", 50)
+    await store.reserve(lost, MAX_SAFE)
+    assert await store.release(lost) is True
+    assert await store.apply([lost]) is None  # it arrived after all: dropped
+    assert await store.reserve(update("alice", 1), MAX_SAFE) == 1
+
+
+async def test_release_after_apply_keeps_the_update(store: LeaderboardStore):
+    late = update("alice", 50)
+    await store.reserve(late, MAX_SAFE)
+    await store.apply([late])
+    assert await store.release(late) is False
+    assert await store.reserve(update("alice", 1), MAX_SAFE) == 51
+
+
+async def test_two_redis_stores_share_one_board(namespace: str):
+    client_a, client_b = redis.from_url(REDIS_URL), redis.from_url(REDIS_URL)
+    worker_a = RedisLeaderboardStore(client_a, f"{namespace}:")
+    worker_b = RedisLeaderboardStore(client_b, f"{namespace}:")
+    first = await worker_a.apply([update("alice", 5)])
+    second = await worker_b.apply([update("bob", 7)])
+    assert (first.version, second.version) == (1, 2)
+    assert rows(await worker_a.leaderboard()) == [("bob", "Bob", 7), ("alice", "Alice", 5)]
+    await client_a.aclose()
+    await client_b.aclose()
+
+
+async def test_prefixes_keep_deployments_apart(namespace: str):
+    client = redis.from_url(REDIS_URL)
+    blue = RedisLeaderboardStore(client, f"{namespace}:blue:")
+    green = RedisLeaderboardStore(client, f"{namespace}:green:")
+    await blue.apply([update("alice", 5)])
+    assert (await green.leaderboard()).top == ()
+    await client.aclose()
