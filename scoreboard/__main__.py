@@ -28,7 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     token = commands.add_parser("token", help="print a token signed with JWT_SECRET")
     token.add_argument("--sub", required=True, help="the user id the token speaks for")
     token.add_argument("--name", help="the name shown on the board")
-    token.add_argument("--ttl", type=parse_duration, default=3600, help="lifetime, e.g. 15m, 1h, 7d")
+    token.add_argument(
+        "--ttl", type=parse_duration, default=3600, help="lifetime, e.g. 15m, 1h, 7d"
+    )
     return parser
 
 
@@ -40,7 +42,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     if settings.jwt_secret_generated:
-        print("JWT_SECRET is not set: a token signed with a random secret would be useless", file=sys.stderr)
+        print(
+            "JWT_SECRET is not set: a token signed with a random secret would be useless",
+            file=sys.stderr,
+        )
         return 2
     print(issue_token(settings.jwt_secret.value, args.sub, args.name, args.ttl))
     return 0

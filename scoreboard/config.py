@@ -61,7 +61,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Build settings from `env` (default: os.environ); raise ConfigError naming the variable."""
+        """Build settings from `env` (default: os.environ); ConfigError names a bad variable."""
         env = os.environ if env is None else env
         reader = _EnvReader(env)
         redis_url = reader.url("REDIS_URL", schemes={"redis", "rediss", "unix"})
@@ -83,7 +83,9 @@ class Settings:
                 raise ConfigError("JWT_SECRET is required when REDIS_URL and RABBITMQ_URL are set")
             secret, generated = secrets.token_urlsafe(48), True
         if len(secret) < MIN_JWT_SECRET_LENGTH:
-            raise ConfigError(f"JWT_SECRET must be at least {MIN_JWT_SECRET_LENGTH} characters long")
+            raise ConfigError(
+                f"JWT_SECRET must be at least {MIN_JWT_SECRET_LENGTH} characters long"
+            )
         return cls(
             port=reader.integer("PORT", default=3000, low=1, high=65535),
             redis_url=redis_url,

@@ -1,18 +1,18 @@
 """Every exception the package raises on purpose, and when.
 
-    ScoreboardError
-    ├── ConfigError              a variable in the environment is missing or malformed
-    ├── ApiError                 a request is refused; carries the HTTP status and message
-    │   ├── AuthenticationFailed 401: token missing, malformed, badly signed, expired…
-    │   ├── InvalidRequest       400: body is not what the endpoint accepts
-    │   │   └── InvalidScoreIncrement  400: scoreIncrement is not an allowed integer
-    │   ├── ScoreOverflow        400: the total would pass Number.MAX_SAFE_INTEGER
-    │   ├── Forbidden            403: the token's user may not do this
-    │   ├── RateLimited          429: the user spent their allowance; carries retry_after
-    │   └── ServiceUnavailable   503: a backing service cannot take the update now
-    │       ├── QueueUnavailable   the broker did not confirm the message
-    │       └── StoreUnavailable   Redis did not answer
-    └── PoisonMessage            a queued message cannot be decoded into a ScoreUpdate
+ScoreboardError
+├── ConfigError              a variable in the environment is missing or malformed
+├── ApiError                 a request is refused; carries the HTTP status and message
+│   ├── AuthenticationFailed 401: token missing, malformed, badly signed, expired…
+│   ├── InvalidRequest       400: body is not what the endpoint accepts
+│   │   └── InvalidScoreIncrement  400: scoreIncrement is not an allowed integer
+│   ├── ScoreOverflow        400: the total would pass Number.MAX_SAFE_INTEGER
+│   ├── Forbidden            403: the token's user may not do this
+│   ├── RateLimited          429: the user spent their allowance; carries retry_after
+│   └── ServiceUnavailable   503: a backing service cannot take the update now
+│       ├── QueueUnavailable   the broker did not confirm the message
+│       └── StoreUnavailable   Redis did not answer
+└── PoisonMessage            a queued message cannot be decoded into a ScoreUpdate
 """
 
 from __future__ import annotations

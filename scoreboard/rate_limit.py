@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
 import limits
 import redis.asyncio as redis
@@ -19,11 +20,13 @@ def rate_limit_storage(client: redis.Redis | None, redis_url: str, key_prefix: s
     """Storage on the deployment's Redis (sharing `client`'s connections), else in memory."""
     if client is None:
         return MemoryStorage()
+    # limits types its options as scalars, but redis-py takes the shared pool as one of them.
+    options: dict[str, Any] = {"connection_pool": client.connection_pool}
     return RedisStorage(
         f"async+{redis_url}",
         implementation="redispy",
         key_prefix=f"{key_prefix}ratelimit",
-        connection_pool=client.connection_pool,
+        **options,
     )
 
 

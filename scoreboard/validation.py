@@ -36,9 +36,7 @@ def parse_score_update(body: bytes, max_increment: int) -> ScoreUpdateRequest:
     if not isinstance(user_id, str) or not user_id:
         raise InvalidRequest("userId must be a non-empty string")
     if len(user_id) > MAX_USER_ID_LENGTH or not user_id.isprintable():
-        raise InvalidRequest(
-            f"userId must be at most {MAX_USER_ID_LENGTH} printable characters"
-        )
+        raise InvalidRequest(f"userId must be at most {MAX_USER_ID_LENGTH} printable characters")
     increment = data.get("scoreIncrement")
     # type() rather than isinstance(): True is an int to Python but not to a client.
     if type(increment) is not int or not 1 <= increment <= max_increment:

@@ -16,15 +16,23 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in {"JWT_SECRET", "REDIS_URL", "RABBITMQ_URL"}}
+    clean = {
+        k: v for k, v in os.environ.items() if k not in {"JWT_SECRET", "REDIS_URL", "RABBITMQ_URL"}
+    }
     return subprocess.run(
         [sys.executable, "-m", "scoreboard", *args],
-        cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=30,
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
 
 
 def test_token_verifies_with_the_configured_secret_and_carries_name_and_ttl():
-    result = run_cli("token", "--sub", "alice", "--name", "Alice", "--ttl", "15m", env={"JWT_SECRET": JWT_SECRET})
+    result = run_cli(
+        "token", "--sub", "alice", "--name", "Alice", "--ttl", "15m", env={"JWT_SECRET": JWT_SECRET}
+    )
     assert result.returncode == 0, result.stderr
     token = result.stdout.strip()
     identity = TokenVerifier(JWT_SECRET).verify(token)

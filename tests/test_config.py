@@ -18,7 +18,11 @@ DISTRIBUTED = {
 def test_defaults_of_a_distributed_deployment():
     settings = Settings.from_env(DISTRIBUTED)
     assert settings.mode is Mode.DISTRIBUTED
-    assert (settings.port, settings.rate_limit, settings.max_score_increment) == (3000, "100/minute", 1_000_000)
+    assert (settings.port, settings.rate_limit, settings.max_score_increment) == (
+        3000,
+        "100/minute",
+        1_000_000,
+    )
     assert (settings.redis_key_prefix, settings.queue_name) == ("scoreboard:", "scoreboard.updates")
     assert settings.socketio_channel == "scoreboard:socketio"
 
@@ -79,5 +83,9 @@ def test_values_are_read_and_typed():
         "QUEUE_NAME": "blue.updates",
     }
     settings = Settings.from_env(env)
-    assert (settings.port, settings.rate_limit, settings.max_score_increment) == (8080, "5/second", 10)
+    assert (settings.port, settings.rate_limit, settings.max_score_increment) == (
+        8080,
+        "5/second",
+        10,
+    )
     assert (settings.redis_key_prefix, settings.queue_name) == ("blue:", "blue.updates")

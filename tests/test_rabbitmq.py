@@ -88,7 +88,7 @@ async def test_poison_messages_go_to_the_dead_letter_queue(publisher, namespace)
 
 
 async def test_prefetch_bounds_a_batch(publisher, namespace):
-    for i in range(7):
+    for _ in range(7):
         await publisher.publish(ScoreUpdate.new("alice", "Alice", 1))
     consumer = RabbitConsumer(RABBITMQ_URL, namespace, prefetch=3)
     await consumer.start()

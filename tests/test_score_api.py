@@ -39,7 +39,9 @@ async def queued_messages(queue_name: str) -> list[ScoreUpdate]:
 
 
 async def test_success_body_is_exactly_the_documented_one(api, make_token: TokenFactory, namespace):
-    response = await post(api, make_token("alice", "Alice"), {"userId": "alice", "scoreIncrement": 5})
+    response = await post(
+        api, make_token("alice", "Alice"), {"userId": "alice", "scoreIncrement": 5}
+    )
     assert response.status == 200
     assert await response.json() == {
         "status": "success",
@@ -76,13 +78,17 @@ async def test_concurrent_posts_get_distinct_scores_ending_at_the_total(api, mak
     ids=repr,
 )
 async def test_invalid_increments_are_refused(api, make_token: TokenFactory, increment, namespace):
-    response = await post(api, make_token("alice"), {"userId": "alice", "scoreIncrement": increment})
+    response = await post(
+        api, make_token("alice"), {"userId": "alice", "scoreIncrement": increment}
+    )
     assert response.status == 400
     assert await response.json() == INVALID_INCREMENT
     assert await queued_messages(namespace) == []
 
 
-@pytest.mark.parametrize("raw", ['{"userId":"alice","scoreIncrement":1e3}', '{"userId":"alice","scoreIncrement":NaN}'])
+@pytest.mark.parametrize(
+    "raw", ['{"userId":"alice","scoreIncrement":1e3}', '{"userId":"alice","scoreIncrement":NaN}']
+)
 async def test_exponent_and_nan_literals_are_refused(api, make_token: TokenFactory, raw: str):
     response = await post(api, make_token("alice"), data=raw)
     assert response.status == 400
@@ -114,8 +120,14 @@ async def test_increment_cap_follows_max_score_increment(aiohttp_client, env, ma
         ('{"scoreIncrement": 1}', "userId must be a non-empty string"),
         ('{"userId": "", "scoreIncrement": 1}', "userId must be a non-empty string"),
         ('{"userId": 7, "scoreIncrement": 1}', "userId must be a non-empty string"),
-        ('{"userId": "' + "a" * 129 + '", "scoreIncrement": 1}', "userId must be at most 128 printable characters"),
-        ('{"userId": "al\\u0000ice", "scoreIncrement": 1}', "userId must be at most 128 printable characters"),
+        (
+            '{"userId": "' + "a" * 129 + '", "scoreIncrement": 1}',
+            "userId must be at most 128 printable characters",
+        ),
+        (
+            '{"userId": "al\\u0000ice", "scoreIncrement": 1}',
+            "userId must be at most 128 printable characters",
+        ),
     ],
 )
 async def test_malformed_bodies_get_a_clear_400(api, make_token, raw: str, message: str):
@@ -176,8 +188,19 @@ FUTURE = int(time.time()) + 3600
         "Bearer " + _token({"sub": "alice", "exp": FUTURE}, algorithm="HS512"),
     ],
     ids=[
-        "no header", "empty", "bearer without token", "garbage", "basic auth", "bad signature",
-        "expired", "no exp", "no sub", "empty sub", "numeric sub", "alg none", "other algorithm",
+        "no header",
+        "empty",
+        "bearer without token",
+        "garbage",
+        "basic auth",
+        "bad signature",
+        "expired",
+        "no exp",
+        "no sub",
+        "empty sub",
+        "numeric sub",
+        "alg none",
+        "other algorithm",
     ],
 )
 async def test_bad_tokens_are_401(api, authorization: str | None, namespace):
@@ -215,7 +238,9 @@ async def test_rate_limit_per_user_answers_429_with_retry_after(aiohttp_client, 
     assert await refused.json() == {"status": "error", "message": "Too many requests"}
     assert 1 <= int(refused.headers["Retry-After"]) <= 60
     # Another user has their own allowance.
-    assert (await post(api, make_token("bob"), {"userId": "bob", "scoreIncrement": 1})).status == 200
+    assert (
+        await post(api, make_token("bob"), {"userId": "bob", "scoreIncrement": 1})
+    ).status == 200
 
 
 async def test_rate_limit_is_shared_by_two_web_nodes(aiohttp_client, env, make_token):
@@ -223,7 +248,10 @@ async def test_rate_limit_is_shared_by_two_web_nodes(aiohttp_client, env, make_t
     from scoreboard.web.app import create_app
 
     limited = Settings.from_env({**env, "RATE_LIMIT": "4/minute"})
-    node_a, node_b = await aiohttp_client(create_app(limited)), await aiohttp_client(create_app(limited))
+    node_a, node_b = (
+        await aiohttp_client(create_app(limited)),
+        await aiohttp_client(create_app(limited)),
+    )
     alice = make_token("alice")
     statuses = [
         (await post(node, alice, {"userId": "alice", "scoreIncrement": 1})).status
@@ -274,7 +302,10 @@ async def test_update_that_cannot_be_queued_is_503_and_not_counted(api, make_tok
 
 async def test_unknown_paths_and_methods_use_the_error_shape(api):
     missing = await api.get("/api/nothing")
-    assert (missing.status, await missing.json()) == (404, {"status": "error", "message": "Not found"})
+    assert (missing.status, await missing.json()) == (
+        404,
+        {"status": "error", "message": "Not found"},
+    )
     wrong_method = await api.get(URL)
     assert wrong_method.status == 405
     assert await wrong_method.json() == {"status": "error", "message": "Method not allowed"}

@@ -49,7 +49,10 @@ class RabbitPublisher:
     """UpdatePublisher that returns only after the broker confirmed the persistent message."""
 
     def __init__(
-        self, connection: aio_pika.abc.AbstractRobustConnection, channel: aio_pika.abc.AbstractChannel, queue_name: str
+        self,
+        connection: aio_pika.abc.AbstractRobustConnection,
+        channel: aio_pika.abc.AbstractChannel,
+        queue_name: str,
     ) -> None:
         self._connection = connection
         self._channel = channel

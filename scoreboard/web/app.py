@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from functools import partial
 from collections.abc import AsyncIterator
+from functools import partial
 
 import redis.asyncio as redis
 import socketio

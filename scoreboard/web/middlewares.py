@@ -1,4 +1,4 @@
-"""Turns every failure into the documented {"status":"error","message":…} body; never a traceback."""
+"""Turns every failure into the documented {"status":"error","message":…} body, no traceback."""
 
 from __future__ import annotations
 

@@ -34,7 +34,11 @@ def main() -> None:
             token = issue_token(
                 settings.jwt_secret.value, DEMO_USER, "Demo Player", DEMO_TOKEN_TTL_SECONDS
             )
-            log.info("JWT_SECRET not set: generated one for this run; demo token for user %r: %s", DEMO_USER, token)
+            log.info(
+                "JWT_SECRET not set: generated one for this run; demo token for user %r: %s",
+                DEMO_USER,
+                token,
+            )
     else:
         log.info(
             "distributed mode: queue %r on RabbitMQ, board under %r on Redis",

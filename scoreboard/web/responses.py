@@ -13,4 +13,6 @@ def success(payload: Mapping[str, Any], status: int = 200) -> web.Response:
 
 
 def error(status: int, message: str, headers: Mapping[str, str] | None = None) -> web.Response:
-    return web.json_response({"status": "error", "message": message}, status=status, headers=headers)
+    return web.json_response(
+        {"status": "error", "message": message}, status=status, headers=headers
+    )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from scoreboard.config import MAX_SAFE_INTEGER
 from scoreboard.errors import Forbidden, QueueUnavailable
 from scoreboard.models import ScoreUpdate
-from scoreboard.config import MAX_SAFE_INTEGER
 from scoreboard.validation import parse_score_update
 from scoreboard.web import responses
 from scoreboard.web.keys import PUBLISHER, SCORE_RATE_LIMITER, SETTINGS, STORE, VERIFIER

@@ -39,7 +39,9 @@ async def run_worker(settings: Settings) -> ApplyStats:
         loop.add_signal_handler(signum, stop.set)
 
     await consumer.start()
-    log.info("worker consuming queue %r (prefetch %d)", settings.queue_name, settings.worker_prefetch)
+    log.info(
+        "worker consuming queue %r (prefetch %d)", settings.queue_name, settings.worker_prefetch
+    )
     applying = asyncio.create_task(apply_batches(consumer, store, Broadcaster(emitter), stats))
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait({applying, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -47,7 +49,7 @@ async def run_worker(settings: Settings) -> ApplyStats:
     await consumer.stop()
     try:
         await asyncio.wait_for(applying, DRAIN_TIMEOUT_SECONDS)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         log.warning("drain timed out; unacknowledged messages return to the queue")
     await consumer.close()
     await client.aclose()
