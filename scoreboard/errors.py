@@ -72,6 +72,13 @@ class Forbidden(ApiError):
     message = "Forbidden"
 
 
+class IdempotencyConflict(ApiError):
+    """The Idempotency-Key was used for a different request, or its request is still running."""
+
+    status = 409
+    message = "Idempotency-Key conflict"
+
+
 class RateLimited(ApiError):
     """The user is over the rate limit; retry after `retry_after` seconds."""
 

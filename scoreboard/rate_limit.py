@@ -10,10 +10,9 @@ import limits
 import redis.asyncio as redis
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from scoreboard.errors import RateLimited, StoreUnavailable
+from scoreboard.errors import RateLimited
+from scoreboard.redis_errors import redis_errors_as_unavailable
 
 
 def rate_limit_storage(client: redis.Redis | None, redis_url: str, key_prefix: str) -> Storage:
@@ -40,10 +39,8 @@ class UserRateLimiter:
 
     async def check(self, user_id: str) -> None:
         """Count one request by `user_id`; raise RateLimited when over the limit."""
-        try:
+        async with redis_errors_as_unavailable():
             if await self._limiter.hit(self._item, self._scope, user_id):
                 return
             stats = await self._limiter.get_window_stats(self._item, self._scope, user_id)
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            raise StoreUnavailable() from exc
         raise RateLimited(retry_after=max(1, math.ceil(stats.reset_time - time.time())))

@@ -3,31 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from importlib import resources
 
 import redis.asyncio as redis
 from redis.commands.core import AsyncScript
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from scoreboard.errors import ScoreOverflow, StoreUnavailable
+from scoreboard.errors import ScoreOverflow
 from scoreboard.models import TOP_N, Leaderboard, LeaderboardEntry, ScoreUpdate
+from scoreboard.redis_errors import redis_errors_as_unavailable
 from scoreboard.store import DEDUPLICATION_TTL_SECONDS
 
 
 def _load_script(client: redis.Redis, name: str) -> AsyncScript:
     source = resources.files("scoreboard.store").joinpath("lua", name).read_text()
     return client.register_script(source)
-
-
-@asynccontextmanager
-async def _redis_errors_as_unavailable() -> AsyncIterator[None]:
-    try:
-        yield
-    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-        raise StoreUnavailable() from exc
 
 
 def decode_top(encoded: bytes | str | None, version: int) -> Leaderboard:
@@ -53,7 +43,7 @@ class RedisLeaderboardStore:
 
     async def reserve(self, update: ScoreUpdate, max_total: int) -> int:
         keys = self._keys
-        async with _redis_errors_as_unavailable():
+        async with redis_errors_as_unavailable():
             total = await self._reserve(
                 keys=[keys.accepted, keys.members, keys.board],
                 args=[update.user_id, update.increment, max_total],
@@ -63,7 +53,7 @@ class RedisLeaderboardStore:
         return int(total)
 
     async def release(self, update: ScoreUpdate) -> bool:
-        async with _redis_errors_as_unavailable():
+        async with redis_errors_as_unavailable():
             released = await self._release(
                 keys=[self._keys.dedup(update.message_id), self._keys.accepted],
                 args=[update.user_id, update.increment, DEDUPLICATION_TTL_SECONDS],
@@ -77,7 +67,7 @@ class RedisLeaderboardStore:
         args: list[str | int] = [keys.dedup(""), DEDUPLICATION_TTL_SECONDS, TOP_N]
         for update in updates:
             args += [update.message_id, update.user_id, update.username, update.increment]
-        async with _redis_errors_as_unavailable():
+        async with redis_errors_as_unavailable():
             result = await self._apply(
                 keys=[keys.board, keys.members, keys.names, keys.seq, keys.version, keys.top],
                 args=args,
@@ -88,7 +78,7 @@ class RedisLeaderboardStore:
         return decode_top(result[2], version)
 
     async def leaderboard(self) -> Leaderboard:
-        async with _redis_errors_as_unavailable():
+        async with redis_errors_as_unavailable():
             version, encoded = await self._client.mget([self._keys.version, self._keys.top])
         return decode_top(encoded, int(version or 0))
 

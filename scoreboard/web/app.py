@@ -17,10 +17,20 @@ from scoreboard.broadcast import Broadcaster
 from scoreboard.broker.in_process import InProcessQueue
 from scoreboard.broker.rabbitmq import RabbitPublisher
 from scoreboard.config import Settings
+from scoreboard.idempotency import MemoryIdempotencyRecords, RedisIdempotencyRecords
 from scoreboard.rate_limit import UserRateLimiter, rate_limit_storage
 from scoreboard.store.memory_store import MemoryLeaderboardStore
 from scoreboard.store.redis_store import RedisLeaderboardStore
-from scoreboard.web.keys import PUBLISHER, SCORE_RATE_LIMITER, SETTINGS, SOCKETIO, STORE, VERIFIER
+from scoreboard.submission import ScoreSubmission
+from scoreboard.web.keys import (
+    PUBLISHER,
+    SCORE_RATE_LIMITER,
+    SETTINGS,
+    SOCKETIO,
+    STORE,
+    SUBMISSION,
+    VERIFIER,
+)
 from scoreboard.web.middlewares import error_middleware
 from scoreboard.web.routes import add_routes
 from scoreboard.web.socket_events import register_socket_events
@@ -68,6 +78,9 @@ async def _redis_and_rabbitmq(client: redis.Redis, app: web.Application) -> Asyn
     assert settings.rabbitmq_url is not None
     publisher = await RabbitPublisher.connect(settings.rabbitmq_url, settings.queue_name)
     app[PUBLISHER] = publisher
+    app[SUBMISSION] = ScoreSubmission(
+        app[STORE], publisher, RedisIdempotencyRecords(client, settings.redis_key_prefix)
+    )
     yield
     await publisher.close()
     await client.aclose()
@@ -78,6 +91,7 @@ async def _in_process_queue_and_worker(app: web.Application) -> AsyncIterator[No
     store = MemoryLeaderboardStore()
     app[STORE] = store
     app[PUBLISHER] = queue
+    app[SUBMISSION] = ScoreSubmission(store, queue, MemoryIdempotencyRecords())
     stats = ApplyStats()
     worker = asyncio.create_task(apply_batches(queue, store, Broadcaster(app[SOCKETIO]), stats))
     yield

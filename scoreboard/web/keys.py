@@ -10,10 +10,12 @@ from scoreboard.broker import UpdatePublisher
 from scoreboard.config import Settings
 from scoreboard.rate_limit import UserRateLimiter
 from scoreboard.store import LeaderboardStore
+from scoreboard.submission import ScoreSubmission
 
 SETTINGS = web.AppKey("settings", Settings)
 VERIFIER = web.AppKey("verifier", TokenVerifier)
 SOCKETIO = web.AppKey("socketio", socketio.AsyncServer)
 STORE = web.AppKey("store", LeaderboardStore)
 PUBLISHER = web.AppKey("publisher", UpdatePublisher)
+SUBMISSION = web.AppKey("submission", ScoreSubmission)
 SCORE_RATE_LIMITER = web.AppKey("score_rate_limiter", UserRateLimiter)

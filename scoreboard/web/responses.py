@@ -8,8 +8,10 @@ from typing import Any
 from aiohttp import web
 
 
-def success(payload: Mapping[str, Any], status: int = 200) -> web.Response:
-    return web.json_response({"status": "success", **payload}, status=status)
+def success(
+    payload: Mapping[str, Any], status: int = 200, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    return web.json_response({"status": "success", **payload}, status=status, headers=headers)
 
 
 def error(status: int, message: str, headers: Mapping[str, str] | None = None) -> web.Response:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from scoreboard.config import MAX_SAFE_INTEGER
-from scoreboard.errors import Forbidden, QueueUnavailable
+from scoreboard.errors import Forbidden
+from scoreboard.idempotency import IdempotentRequest
 from scoreboard.models import ScoreUpdate
 from scoreboard.validation import parse_score_update
 from scoreboard.web import responses
-from scoreboard.web.keys import PUBLISHER, SCORE_RATE_LIMITER, SETTINGS, STORE, VERIFIER
+from scoreboard.web.keys import SCORE_RATE_LIMITER, SETTINGS, SUBMISSION, VERIFIER
 
 
 async def post_score_update(request: web.Request) -> web.Response:
@@ -21,16 +21,18 @@ async def post_score_update(request: web.Request) -> web.Response:
     if body.user_id != identity.subject:
         raise Forbidden("A user can only update their own score")
 
+    key = request.headers.get("Idempotency-Key")
+    idempotent = (
+        None
+        if key is None
+        else IdempotentRequest.from_header(key, body.user_id, body.score_increment)
+    )
     update = ScoreUpdate.new(body.user_id, identity.username, body.score_increment)
-    store = app[STORE]
-    new_score = await store.reserve(update, MAX_SAFE_INTEGER)
-    try:
-        await app[PUBLISHER].publish(update)
-    except QueueUnavailable:
-        # The broker may or may not hold the message; release() settles it either way.
-        if await store.release(update):
-            raise
-    return responses.success({"message": "Score update queued", "newScore": new_score})
+    accepted = await app[SUBMISSION].submit(update, idempotent)
+    return responses.success(
+        {"message": "Score update queued", "newScore": accepted.new_score},
+        headers={"Idempotent-Replayed": "true"} if accepted.replayed else None,
+    )
 
 
 async def healthz(request: web.Request) -> web.Response:

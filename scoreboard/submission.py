@@ -1,0 +1,65 @@
+"""Accepting a score update: reserve its newScore, queue it, and settle a failed publish."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from scoreboard.broker import UpdatePublisher
+from scoreboard.config import MAX_SAFE_INTEGER
+from scoreboard.errors import QueueUnavailable, StoreUnavailable
+from scoreboard.idempotency import IdempotencyRecords, IdempotentRequest
+from scoreboard.models import ScoreUpdate
+from scoreboard.store import LeaderboardStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The answer to an accepted update; `replayed` when it repeats an earlier answer."""
+
+    new_score: int
+    replayed: bool = False
+
+
+class ScoreSubmission:
+    """The write path of the web process, the same in both modes."""
+
+    def __init__(
+        self, store: LeaderboardStore, publisher: UpdatePublisher, records: IdempotencyRecords
+    ) -> None:
+        self._store = store
+        self._publisher = publisher
+        self._records = records
+
+    async def submit(
+        self, update: ScoreUpdate, idempotent: IdempotentRequest | None = None
+    ) -> Accepted:
+        """Queue `update` durably and return the score it leads to, at most once per key."""
+        if idempotent is None:
+            return Accepted(await self._queue(update))
+        first_answer = await self._records.claim(idempotent)
+        if first_answer is not None:
+            return Accepted(first_answer, replayed=True)
+        try:
+            new_score = await self._queue(update)
+        except BaseException:
+            await self._records.abandon(idempotent)
+            raise
+        try:
+            await self._records.complete(idempotent, new_score)
+        except StoreUnavailable:
+            # The update is queued: answer 200. A retry finds the key in flight (409), never twice.
+            log.warning("could not record the answer for an Idempotency-Key of %s", update.user_id)
+        return Accepted(new_score)
+
+    async def _queue(self, update: ScoreUpdate) -> int:
+        new_score = await self._store.reserve(update, MAX_SAFE_INTEGER)
+        try:
+            await self._publisher.publish(update)
+        except QueueUnavailable:
+            # The broker may or may not hold the message; release() settles it either way.
+            if await self._store.release(update):
+                raise
+        return new_score
