@@ -11,10 +11,12 @@ from urllib.parse import urlparse
 
 import limits
 
+from scoreboard.auth import public_key_from_pem
 from scoreboard.errors import ConfigError
 
 MIN_JWT_SECRET_LENGTH = 32  # RFC 7518 §3.2: an HS256 key has at least 256 bits
 MAX_SAFE_INTEGER = 2**53 - 1  # Number.MAX_SAFE_INTEGER: scores stay exact in JavaScript
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
 
 class Mode(Enum):
@@ -43,12 +45,23 @@ class Settings:
     rabbitmq_url: str | None = None
     jwt_secret: Secret = field(default_factory=lambda: Secret(secrets.token_urlsafe(48)))
     jwt_secret_generated: bool = False
+    jwt_public_key: str | None = field(default=None, repr=False)  # PEM text: public, but long
+    jwks_url: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_require_exp: bool = True
+    jwt_leeway_seconds: int = 30
     rate_limit: str = "100/minute"
     max_score_increment: int = 1_000_000
     redis_key_prefix: str = "scoreboard:"
     queue_name: str = "scoreboard.updates"
     worker_prefetch: int = 100
+    queue_signing_key: Secret | None = None
     log_level: str = "INFO"
+    force_https: bool = True
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    cors_allowed_origins: tuple[str, ...] = ()  # empty: same origin only; ("*",): any
 
     @property
     def mode(self) -> Mode:
@@ -58,6 +71,14 @@ class Settings:
     def socketio_channel(self) -> str:
         """The Redis pub/sub channel web nodes and workers share for broadcasts."""
         return f"{self.redis_key_prefix}socketio"
+
+    @property
+    def hs256_secret(self) -> str | None:
+        """The key HS256 tokens are checked with; None when only public keys are trusted."""
+        # A secret generated in distributed mode differs per process: no token could carry it.
+        if self.jwt_secret_generated and self.mode is Mode.DISTRIBUTED:
+            return None
+        return self.jwt_secret.value
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -77,21 +98,35 @@ class Settings:
                 "or neither for the single-process mode"
             )
         secret = reader.text("JWT_SECRET")
+        public_key = reader.public_key("JWT_PUBLIC_KEY")
+        jwks_url = reader.https_url("JWKS_URL")
         generated = False
         if secret is None:
-            if redis_url is not None:
-                raise ConfigError("JWT_SECRET is required when REDIS_URL and RABBITMQ_URL are set")
+            if redis_url is not None and public_key is None and jwks_url is None:
+                raise ConfigError(
+                    "JWT_SECRET, JWT_PUBLIC_KEY or JWKS_URL is required when REDIS_URL and "
+                    "RABBITMQ_URL are set"
+                )
             secret, generated = secrets.token_urlsafe(48), True
         if len(secret) < MIN_JWT_SECRET_LENGTH:
             raise ConfigError(
                 f"JWT_SECRET must be at least {MIN_JWT_SECRET_LENGTH} characters long"
             )
+        tls_cert_file, tls_key_file = reader.both_or_neither(
+            "TLS_CERT_FILE", "TLS_KEY_FILE", purpose="serve HTTPS"
+        )
         return cls(
             port=reader.integer("PORT", default=3000, low=1, high=65535),
             redis_url=redis_url,
             rabbitmq_url=rabbitmq_url,
             jwt_secret=Secret(secret),
             jwt_secret_generated=generated,
+            jwt_public_key=public_key,
+            jwks_url=jwks_url,
+            jwt_issuer=reader.text("JWT_ISSUER"),
+            jwt_audience=reader.text("JWT_AUDIENCE"),
+            jwt_require_exp=reader.flag("JWT_REQUIRE_EXP", default=True),
+            jwt_leeway_seconds=reader.integer("JWT_LEEWAY_SECONDS", default=30, low=0, high=300),
             rate_limit=reader.rate_limit("RATE_LIMIT", default="100/minute"),
             max_score_increment=reader.integer(
                 "MAX_SCORE_INCREMENT", default=1_000_000, low=1, high=MAX_SAFE_INTEGER
@@ -99,9 +134,14 @@ class Settings:
             redis_key_prefix=reader.text("REDIS_KEY_PREFIX") or "scoreboard:",
             queue_name=reader.text("QUEUE_NAME") or "scoreboard.updates",
             worker_prefetch=reader.integer("WORKER_PREFETCH", default=100, low=1, high=10_000),
+            queue_signing_key=reader.secret("QUEUE_SIGNING_KEY", min_length=32),
             log_level=reader.choice(
                 "LOG_LEVEL", default="INFO", choices={"DEBUG", "INFO", "WARNING", "ERROR"}
             ),
+            force_https=reader.flag("FORCE_HTTPS", default=True),
+            tls_cert_file=tls_cert_file,
+            tls_key_file=tls_key_file,
+            cors_allowed_origins=reader.origins("CORS_ALLOWED_ORIGINS"),
         )
 
 
@@ -114,6 +154,14 @@ class _EnvReader:
     def text(self, name: str) -> str | None:
         value = self._env.get(name, "").strip()
         return value or None
+
+    def secret(self, name: str, *, min_length: int) -> Secret | None:
+        value = self.text(name)
+        if value is None:
+            return None
+        if len(value) < min_length:
+            raise ConfigError(f"{name} must be at least {min_length} characters long")
+        return Secret(value)
 
     def integer(self, name: str, *, default: int, low: int, high: int) -> int:
         raw = self.text(name)
@@ -137,6 +185,29 @@ class _EnvReader:
             raise ConfigError(f"{name} must start with one of {allowed}")
         return raw
 
+    def public_key(self, name: str) -> str | None:
+        raw = self.text(name)
+        if raw is None:
+            return None
+        # Many environments cannot hold a multi-line value: a literal backslash-n stands for one.
+        pem = raw.replace("\\n", "\n").strip()
+        try:
+            public_key_from_pem(pem)
+        except ValueError as exc:
+            raise ConfigError(
+                f"{name} must be a PEM RSA (2048 bits or more) or EC P-256 public key: {exc}"
+            ) from None
+        return pem
+
+    def https_url(self, name: str) -> str | None:
+        raw = self.url(name, schemes={"https", "http"})
+        if raw is None:
+            return None
+        # Whoever can alter the key set in transit can sign any token.
+        if urlparse(raw).scheme == "http" and urlparse(raw).hostname not in LOOPBACK_HOSTS:
+            raise ConfigError(f"{name} must start with https:// (http:// only for localhost)")
+        return raw
+
     def rate_limit(self, name: str, *, default: str) -> str:
         raw = self.text(name) or default
         try:
@@ -150,3 +221,45 @@ class _EnvReader:
         if raw not in choices:
             raise ConfigError(f"{name} must be one of {', '.join(sorted(choices))}, got {raw!r}")
         return raw
+
+    def flag(self, name: str, *, default: bool) -> bool:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        if raw.lower() in {"1", "true", "yes", "on"}:
+            return True
+        if raw.lower() in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(f"{name} must be 1 or 0 (also true/false, yes/no, on/off), got {raw!r}")
+
+    def both_or_neither(
+        self, first: str, second: str, *, purpose: str
+    ) -> tuple[str | None, str | None]:
+        values = self.text(first), self.text(second)
+        if (values[0] is None) != (values[1] is None):
+            present, missing = (first, second) if values[0] is not None else (second, first)
+            raise ConfigError(
+                f"{present} is set but {missing} is not: set both to {purpose}, or neither"
+            )
+        return values
+
+    def origins(self, name: str) -> tuple[str, ...]:
+        raw = self.text(name) or ""
+        # Browsers send Origin lower-case, as scheme://host[:port] and nothing more.
+        origins = tuple(item.strip().lower() for item in raw.split(",") if item.strip())
+        if origins == ("*",):
+            return origins
+        for origin in origins:
+            parsed = urlparse(origin)
+            if (
+                parsed.scheme not in {"http", "https"}
+                or not parsed.hostname
+                or "@" in origin
+                or "*" in origin
+                or origin != f"{parsed.scheme}://{parsed.netloc}"
+            ):
+                raise ConfigError(
+                    f"{name} must be * or a comma-separated list of origins such as "
+                    f"https://game.example, got {origin!r}"
+                )
+        return origins

@@ -19,6 +19,7 @@ from scoreboard.broker.rabbitmq import RabbitPublisher
 from scoreboard.config import Settings
 from scoreboard.idempotency import MemoryIdempotencyRecords, RedisIdempotencyRecords
 from scoreboard.rate_limit import UserRateLimiter, rate_limit_storage
+from scoreboard.signing import message_signer
 from scoreboard.store.memory_store import MemoryLeaderboardStore
 from scoreboard.store.redis_store import RedisLeaderboardStore
 from scoreboard.submission import ScoreSubmission
@@ -33,6 +34,7 @@ from scoreboard.web.keys import (
 )
 from scoreboard.web.middlewares import error_middleware
 from scoreboard.web.routes import add_routes
+from scoreboard.web.security import require_https, same_origin, security_headers
 from scoreboard.web.socket_events import register_socket_events
 from scoreboard.worker.apply_loop import ApplyStats, apply_batches
 
@@ -40,13 +42,18 @@ log = logging.getLogger(__name__)
 
 SOCKETIO_PATH = "ws/scoreboard"
 MAX_BODY_BYTES = 16 * 1024  # a score update is well under 1 KiB
+MAX_SOCKET_MESSAGE_BYTES = 4 * 1024  # clients send only the connect packet with their token
 
 
 def create_app(settings: Settings) -> web.Application:
     """Build the web application; connections open on start-up and close on clean-up."""
-    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
+    # Outermost first: the security headers go on every response, errors and refusals included.
+    app = web.Application(
+        middlewares=[security_headers, error_middleware, require_https],
+        client_max_size=MAX_BODY_BYTES,
+    )
     app[SETTINGS] = settings
-    app[VERIFIER] = TokenVerifier(settings.jwt_secret.value)
+    app[VERIFIER] = TokenVerifier.from_settings(settings)
     client = redis.from_url(settings.redis_url) if settings.redis_url is not None else None
     app[SCORE_RATE_LIMITER] = UserRateLimiter(
         rate_limit_storage(client, settings.redis_url or "", settings.redis_key_prefix),
@@ -58,7 +65,12 @@ def create_app(settings: Settings) -> web.Application:
         if settings.redis_url is not None
         else socketio.AsyncManager()
     )
-    sio = socketio.AsyncServer(async_mode="aiohttp", client_manager=client_manager)
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp",
+        client_manager=client_manager,
+        cors_allowed_origins=list(settings.cors_allowed_origins) or same_origin,
+        max_http_buffer_size=MAX_SOCKET_MESSAGE_BYTES,
+    )
     sio.attach(app, socketio_path=SOCKETIO_PATH)
     app[SOCKETIO] = sio
     register_socket_events(sio, app)
@@ -70,13 +82,16 @@ def create_app(settings: Settings) -> web.Application:
     else:
         app.cleanup_ctx.append(_in_process_queue_and_worker)
     app.cleanup_ctx.append(_socketio_manager)
+    app.on_shutdown.append(_disconnect_socket_clients)
     return app
 
 
 async def _redis_and_rabbitmq(client: redis.Redis, app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     assert settings.rabbitmq_url is not None
-    publisher = await RabbitPublisher.connect(settings.rabbitmq_url, settings.queue_name)
+    signer = message_signer(settings)
+    publisher = RabbitPublisher(settings.rabbitmq_url, settings.queue_name, signer)
+    await publisher.start()
     app[PUBLISHER] = publisher
     app[SUBMISSION] = ScoreSubmission(
         app[STORE], publisher, RedisIdempotencyRecords(client, settings.redis_key_prefix)
@@ -98,6 +113,14 @@ async def _in_process_queue_and_worker(app: web.Application) -> AsyncIterator[No
     await queue.stop()
     await worker
     log.info("in-process worker stopped: %s", stats.summary())
+
+
+async def _disconnect_socket_clients(app: web.Application) -> None:
+    """On SIGTERM, close every Socket.IO connection so its client reconnects to another node."""
+    engine = app[SOCKETIO].eio
+    for socket in list(engine.sockets.values()):
+        # wait=False: a polling client that stopped polling must not hold the shutdown up.
+        await socket.close(wait=False, reason=engine.reason.SERVER_DISCONNECT)
 
 
 async def _socketio_manager(app: web.Application) -> AsyncIterator[None]:

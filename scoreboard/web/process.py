@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import ssl
 import sys
 
 from aiohttp import web
@@ -16,6 +17,7 @@ from scoreboard.web.app import create_app
 log = logging.getLogger("scoreboard.web")
 
 DEMO_USER = "demo"
+SHUTDOWN_TIMEOUT_SECONDS = 10.0
 DEMO_TOKEN_TTL_SECONDS = 24 * 60 * 60
 
 
@@ -25,6 +27,10 @@ def main() -> None:
     except ConfigError as exc:
         sys.exit(f"configuration error: {exc}")
     configure_logging(settings.log_level)
+    try:
+        ssl_context = tls_context(settings)
+    except ConfigError as exc:
+        sys.exit(f"configuration error: {exc}")
     if settings.mode is Mode.SINGLE_PROCESS:
         log.info(
             "single-process mode: no REDIS_URL/RABBITMQ_URL, so the queue, the board and the "
@@ -45,4 +51,39 @@ def main() -> None:
             settings.queue_name,
             settings.redis_key_prefix,
         )
-    web.run_app(create_app(settings), port=settings.port, print=None, access_log=None)
+    if ssl_context is not None:
+        log.info("serving HTTPS with the certificate in %s", settings.tls_cert_file)
+    web.run_app(
+        create_app(settings),
+        port=settings.port,
+        ssl_context=ssl_context,
+        print=None,
+        access_log=None,
+        # In-flight requests get this long after SIGTERM; the platform's SIGKILL comes at 30 s.
+        shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS,
+    )
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """The context for serving HTTPS from TLS_CERT_FILE and TLS_KEY_FILE; None for plain HTTP."""
+    if settings.tls_cert_file is None or settings.tls_key_file is None:
+        return None
+    for name, path in (
+        ("TLS_CERT_FILE", settings.tls_cert_file),
+        ("TLS_KEY_FILE", settings.tls_key_file),
+    ):
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as exc:
+            raise ConfigError(f"{name} {path!r} cannot be read: {exc.strerror}") from None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        # An empty password makes an encrypted key fail here instead of prompting on a terminal.
+        context.load_cert_chain(settings.tls_cert_file, settings.tls_key_file, password="")
+    except ssl.SSLError as exc:
+        raise ConfigError(
+            "TLS_CERT_FILE and TLS_KEY_FILE must hold a PEM certificate and its unencrypted "
+            f"private key: {exc.reason or exc}"
+        ) from None
+    return context

@@ -15,7 +15,7 @@ from scoreboard.web.keys import SCORE_RATE_LIMITER, SETTINGS, SUBMISSION, VERIFI
 async def post_score_update(request: web.Request) -> web.Response:
     """Queue an increment of the caller's own score; answer with the score it leads to."""
     app = request.app
-    identity = app[VERIFIER].verify_authorization_header(request.headers.get("Authorization"))
+    identity = await app[VERIFIER].authenticate_header(request.headers.get("Authorization"))
     await app[SCORE_RATE_LIMITER].check(identity.subject)
     body = parse_score_update(await request.read(), app[SETTINGS].max_score_increment)
     if body.user_id != identity.subject:

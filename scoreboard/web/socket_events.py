@@ -21,9 +21,9 @@ def register_socket_events(sio: socketio.AsyncServer, app: web.Application) -> N
         try:
             if isinstance(auth, dict) and "token" in auth:
                 token = auth["token"]
-                verifier.verify(token if isinstance(token, str) else None)
+                await verifier.authenticate(token if isinstance(token, str) else None)
             else:
-                verifier.verify_authorization_header(environ.get("HTTP_AUTHORIZATION"))
+                await verifier.authenticate_header(environ.get("HTTP_AUTHORIZATION"))
         except AuthenticationFailed as exc:
             raise socketio.exceptions.ConnectionRefusedError(exc.message) from None
         # After the handler returns the client is connected; the snapshot follows it.
