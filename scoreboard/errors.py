@@ -112,3 +112,7 @@ class StoreUnavailable(ServiceUnavailable):
 
 class PoisonMessage(ScoreboardError):
     """A message from the queue cannot be decoded into a ScoreUpdate."""
+
+
+class UpdateRejected(ScoreboardError):
+    """The store refuses updates for a reason retrying will not fix (not an outage)."""

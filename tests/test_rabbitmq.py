@@ -7,20 +7,36 @@ import asyncio
 import aio_pika
 import pytest
 
-from scoreboard.broker.rabbitmq import RabbitConsumer, RabbitPublisher, dead_letter_queue_name
+from scoreboard.broker.rabbitmq import (
+    RabbitConsumer,
+    RabbitPublisher,
+    dead_letter_queue_name,
+    declare_queues,
+)
 from scoreboard.models import ScoreUpdate
+from scoreboard.signing import SIGNATURE_HEADER, MessageSigner
 from tests.conftest import RABBITMQ_URL
 
 
 async def next_batch(consumer: RabbitConsumer, expected: int):
-    """Collect batches until `expected` updates arrived (a batch holds what was ready)."""
-    updates, batches = [], []
+    """Collect deliveries until `expected` updates arrived (a batch holds what was ready)."""
+    deliveries, batches = [], []
     iterator = consumer.batches()
-    while len(updates) < expected:
+    while len(deliveries) < expected:
         batch = await asyncio.wait_for(anext(iterator), 5)
         batches.append(batch)
-        updates.extend(batch.updates)
-    return updates, batches
+        deliveries.extend(batch)
+    return [d.update for d in deliveries], deliveries
+
+
+async def ack_all(deliveries) -> None:
+    for delivery in deliveries:
+        await delivery.ack()
+
+
+async def started(publisher: RabbitPublisher) -> RabbitPublisher:
+    await publisher.start()
+    return publisher
 
 
 async def queue_depth(name: str) -> int:
@@ -32,7 +48,7 @@ async def queue_depth(name: str) -> int:
 
 @pytest.fixture
 async def publisher(namespace: str, delete_queues: None):
-    publisher = await RabbitPublisher.connect(RABBITMQ_URL, namespace)
+    publisher = await started(RabbitPublisher(RABBITMQ_URL, namespace))
     yield publisher
     await publisher.close()
 
@@ -43,10 +59,10 @@ async def test_published_updates_arrive_intact_and_acked_ones_leave(publisher, n
         await publisher.publish(update)
     consumer = RabbitConsumer(RABBITMQ_URL, namespace, prefetch=10)
     await consumer.start()
-    received, batches = await next_batch(consumer, 5)
+    received, deliveries = await next_batch(consumer, 5)
     assert received == sent
-    for batch in batches:
-        await batch.ack()
+    assert not any(d.redelivered for d in deliveries)
+    await ack_all(deliveries)
     await consumer.stop()
     await consumer.close()
     assert await queue_depth(namespace) == 0
@@ -62,9 +78,10 @@ async def test_unacknowledged_updates_are_redelivered_to_the_next_consumer(publi
 
     successor = RabbitConsumer(RABBITMQ_URL, namespace, prefetch=10)
     await successor.start()
-    received, batches = await next_batch(successor, 1)
+    received, deliveries = await next_batch(successor, 1)
     assert received == [update]
-    await batches[0].ack()
+    assert deliveries[0].redelivered
+    await ack_all(deliveries)
     await successor.close()
 
 
@@ -78,9 +95,9 @@ async def test_poison_messages_go_to_the_dead_letter_queue(publisher, namespace)
     await publisher.publish(good)
     consumer = RabbitConsumer(RABBITMQ_URL, namespace, prefetch=10)
     await consumer.start()
-    received, batches = await next_batch(consumer, 1)
+    received, deliveries = await next_batch(consumer, 1)
     assert received == [good]
-    await batches[-1].ack()
+    await ack_all(deliveries)
     await consumer.close()
     assert consumer.dead_lettered == 3
     assert await queue_depth(dead_letter_queue_name(namespace)) == 3
@@ -92,8 +109,8 @@ async def test_prefetch_bounds_a_batch(publisher, namespace):
         await publisher.publish(ScoreUpdate.new("alice", "Alice", 1))
     consumer = RabbitConsumer(RABBITMQ_URL, namespace, prefetch=3)
     await consumer.start()
-    _, batches = await next_batch(consumer, 3)
-    assert all(len(batch.updates) <= 3 for batch in batches)
+    _, deliveries = await next_batch(consumer, 3)
+    assert len(deliveries) <= 3
     await consumer.close()
 
 
@@ -103,3 +120,50 @@ async def test_stop_ends_the_batches_after_what_was_taken(publisher, namespace):
     await consumer.stop()
     assert [batch async for batch in consumer.batches()] == []
     await consumer.close()
+
+
+async def test_signed_messages_pass_and_unsigned_or_tampered_ones_are_dead_lettered(
+    namespace, delete_queues
+):
+    signer = MessageSigner("k" * 32)
+    signed = ScoreUpdate.new("alice", "Alice", 2)
+    forged = ScoreUpdate.new("mallory", "Mallory", 1_000_000).to_message()
+    connection = await aio_pika.connect(RABBITMQ_URL)
+    async with connection:
+        channel = await connection.channel()
+        await declare_queues(channel, namespace)
+        exchange = channel.default_exchange
+        await exchange.publish(aio_pika.Message(forged), routing_key=namespace)
+        wrong_key = MessageSigner("x" * 32).sign(forged)
+        await exchange.publish(
+            aio_pika.Message(forged, headers={SIGNATURE_HEADER: wrong_key}), routing_key=namespace
+        )
+        tampered = signed.to_message().replace(b'"increment":2', b'"increment":9')
+        await exchange.publish(
+            aio_pika.Message(
+                tampered, headers={SIGNATURE_HEADER: signer.sign(signed.to_message())}
+            ),
+            routing_key=namespace,
+        )
+    publisher = await started(RabbitPublisher(RABBITMQ_URL, namespace, signer))
+    await publisher.publish(signed)  # last, so the consumer passes the forgeries first
+    await publisher.close()
+    consumer = RabbitConsumer(RABBITMQ_URL, namespace, prefetch=10, signer=signer)
+    await consumer.start()
+    received, deliveries = await next_batch(consumer, 1)
+    assert received == [signed]
+    await ack_all(deliveries)
+    await consumer.close()
+    assert consumer.dead_lettered == 3
+    assert await queue_depth(dead_letter_queue_name(namespace)) == 3
+
+
+async def test_dead_letter_moves_a_delivery_aside(publisher, namespace):
+    await publisher.publish(ScoreUpdate.new("alice", "Alice", 1))
+    consumer = RabbitConsumer(RABBITMQ_URL, namespace, prefetch=10)
+    await consumer.start()
+    _, deliveries = await next_batch(consumer, 1)
+    await deliveries[0].dead_letter()
+    await consumer.close()
+    assert await queue_depth(dead_letter_queue_name(namespace)) == 1
+    assert await queue_depth(namespace) == 0

@@ -140,3 +140,17 @@ async def test_prefixes_keep_deployments_apart(namespace: str):
     await blue.apply([update("alice", 5)])
     assert (await green.leaderboard()).top == ()
     await client.aclose()
+
+
+async def test_a_refused_batch_writes_nothing(namespace: str):
+    from scoreboard.errors import UpdateRejected
+
+    client = redis.from_url(REDIS_URL)
+    store = RedisLeaderboardStore(client, f"{namespace}:")
+    await client.hset(f"{namespace}:members", "broken", "0000000000000001:broken")
+    alice = update("alice", 5)
+    with pytest.raises(UpdateRejected, match="broken"):
+        await store.apply([alice, update("broken", 1)])
+    assert (await store.leaderboard()).top == ()
+    assert rows(await store.apply([alice])) == [("alice", "Alice", 5)]
+    await client.aclose()

@@ -15,20 +15,27 @@ class UpdatePublisher(Protocol):
         """Return once the queue holds `update` durably; raise QueueUnavailable otherwise."""
 
 
-class UpdateBatch(Protocol):
-    """Updates taken from the queue together; acknowledged together once applied."""
+class Delivery(Protocol):
+    """One update taken from the queue, to be acknowledged once applied."""
 
     @property
-    def updates(self) -> Sequence[ScoreUpdate]: ...
+    def update(self) -> ScoreUpdate: ...
+
+    @property
+    def redelivered(self) -> bool:
+        """The queue handed this message out before (a worker died or lost its connection)."""
 
     async def ack(self) -> None:
-        """Tell the queue these updates are applied and may be forgotten."""
+        """The update is applied: the queue may forget it."""
+
+    async def dead_letter(self) -> None:
+        """The update can never be applied: move it to the dead-letter queue."""
 
 
 class UpdateConsumer(Protocol):
     """Yields batches of queued updates until stopped."""
 
-    def batches(self) -> AsyncIterator[UpdateBatch]: ...
+    def batches(self) -> AsyncIterator[Sequence[Delivery]]: ...
 
     async def stop(self) -> None:
         """Take no new messages; `batches()` ends once what was taken is yielded."""

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from scoreboard.models import ScoreUpdate
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
-class InProcessBatch:
-    updates: Sequence[ScoreUpdate]
+class InProcessDelivery:
+    update: ScoreUpdate
+    redelivered: bool = False
 
     async def ack(self) -> None:
         """Nothing to do: the queue forgets an update once it is taken."""
+
+    async def dead_letter(self) -> None:
+        log.error("dropping update %s that cannot be applied", self.update.message_id)
 
 
 class InProcessQueue:
@@ -27,19 +34,19 @@ class InProcessQueue:
     async def publish(self, update: ScoreUpdate) -> None:
         self._queue.put_nowait(update)
 
-    async def batches(self) -> AsyncIterator[InProcessBatch]:
+    async def batches(self) -> AsyncIterator[Sequence[InProcessDelivery]]:
         while True:
             first = await self._queue.get()
             if first is None:
                 return
-            updates = [first]
-            while len(updates) < self._batch_size and not self._queue.empty():
+            batch = [InProcessDelivery(first)]
+            while len(batch) < self._batch_size and not self._queue.empty():
                 update = self._queue.get_nowait()
                 if update is None:
-                    yield InProcessBatch(updates)
+                    yield batch
                     return
-                updates.append(update)
-            yield InProcessBatch(updates)
+                batch.append(InProcessDelivery(update))
+            yield batch
 
     async def stop(self) -> None:
         self._queue.put_nowait(None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import aio_pika
@@ -13,13 +13,15 @@ import aiormq.exceptions
 
 from scoreboard.errors import PoisonMessage, QueueUnavailable
 from scoreboard.models import ScoreUpdate
+from scoreboard.signing import SIGNATURE_HEADER, MessageSigner
 
 log = logging.getLogger(__name__)
 
 PUBLISH_TIMEOUT_SECONDS = 2.0
 CONNECT_TIMEOUT_SECONDS = 10.0
-# Every way a publish can fail without us knowing whether the broker kept the message.
-_PUBLISH_FAILURES = (
+MAX_RECONNECT_DELAY_SECONDS = 5.0
+# Every way a broker operation can fail without telling us what the broker did.
+_BROKER_FAILURES = (
     asyncio.TimeoutError,
     aiormq.exceptions.AMQPError,
     aiormq.exceptions.ChannelInvalidStateError,
@@ -45,33 +47,66 @@ async def declare_queues(
     )
 
 
+async def _until_connected(connect: Callable[[], Awaitable[None]], who: str) -> None:
+    """Call `connect` until the broker answers, backing off up to 5 seconds."""
+    delay = 0.5
+    while True:
+        try:
+            await connect()
+            return
+        except _BROKER_FAILURES as exc:
+            log.warning("%s: broker unreachable (%r), retrying in %.1fs", who, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_RECONNECT_DELAY_SECONDS)
+
+
+async def _open(url: str) -> aio_pika.abc.AbstractRobustConnection:
+    # Once open, a robust connection reconnects by itself and restores channels and consumers.
+    return await aio_pika.connect_robust(url, timeout=CONNECT_TIMEOUT_SECONDS)
+
+
 class RabbitPublisher:
     """UpdatePublisher that returns only after the broker confirmed the persistent message."""
 
-    def __init__(
-        self,
-        connection: aio_pika.abc.AbstractRobustConnection,
-        channel: aio_pika.abc.AbstractChannel,
-        queue_name: str,
-    ) -> None:
-        self._connection = connection
-        self._channel = channel
+    def __init__(self, url: str, queue_name: str, signer: MessageSigner | None = None) -> None:
+        self._url = url
         self._queue_name = queue_name
+        self._signer = signer
+        self._connection: aio_pika.abc.AbstractRobustConnection | None = None
+        self._channel: aio_pika.abc.AbstractChannel | None = None
+        self._connecting: asyncio.Task[None] | None = None
 
-    @classmethod
-    async def connect(cls, url: str, queue_name: str) -> RabbitPublisher:
-        connection = await aio_pika.connect_robust(url, timeout=CONNECT_TIMEOUT_SECONDS)
-        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-        await declare_queues(channel, queue_name)
-        return cls(connection, channel, queue_name)
+    async def start(self) -> None:
+        """Connect, or keep trying in the background while publish() answers 503."""
+        try:
+            await self._connect()
+        except _BROKER_FAILURES as exc:
+            log.warning(
+                "web: broker unreachable at start-up (%r); updates get 503 until it is back", exc
+            )
+            self._connecting = asyncio.create_task(_until_connected(self._connect, "web"))
+
+    async def _connect(self) -> None:
+        connection = await _open(self._url)
+        try:
+            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+            await declare_queues(channel, self._queue_name)
+        except BaseException:
+            await connection.close()
+            raise
+        self._connection, self._channel = connection, channel
 
     async def publish(self, update: ScoreUpdate) -> None:
+        body = update.to_message()
         message = aio_pika.Message(
-            update.to_message(),
+            body,
             content_type="application/json",
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             message_id=update.message_id,
+            headers={SIGNATURE_HEADER: self._signer.sign(body)} if self._signer else None,
         )
+        if self._channel is None:
+            raise QueueUnavailable()
         try:
             # mandatory: a message no queue takes is returned as an error, not dropped.
             await asyncio.wait_for(
@@ -80,35 +115,55 @@ class RabbitPublisher:
                 ),
                 PUBLISH_TIMEOUT_SECONDS,
             )
-        except _PUBLISH_FAILURES as exc:
+        except _BROKER_FAILURES as exc:
             log.warning("publish of %s failed: %r", update.message_id, exc)
             raise QueueUnavailable() from exc
 
     async def close(self) -> None:
-        await self._connection.close()
+        if self._connecting is not None:
+            self._connecting.cancel()
+        if self._connection is not None:
+            await self._connection.close()
 
 
 @dataclass(frozen=True)
-class RabbitBatch:
-    """Decoded updates and the deliveries that carried them."""
+class RabbitDelivery:
+    """A decoded update and the AMQP message that carried it."""
 
-    updates: Sequence[ScoreUpdate]
-    deliveries: Sequence[aio_pika.abc.AbstractIncomingMessage]
+    update: ScoreUpdate
+    message: aio_pika.abc.AbstractIncomingMessage
+
+    @property
+    def redelivered(self) -> bool:
+        return bool(self.message.redelivered)
 
     async def ack(self) -> None:
-        for delivery in self.deliveries:
-            try:
-                await delivery.ack()
-            except _PUBLISH_FAILURES as exc:
-                # The channel died: the broker redelivers, and the store skips what it applied.
-                log.warning("ack failed, the message will be redelivered: %r", exc)
+        try:
+            await self.message.ack()
+        except _BROKER_FAILURES as exc:
+            # The channel died: the broker redelivers, and the store skips what it applied.
+            log.warning("ack failed, the message will be redelivered: %r", exc)
+
+    async def dead_letter(self) -> None:
+        await _dead_letter(self.message, "the store refused it")
+
+
+async def _dead_letter(message: aio_pika.abc.AbstractIncomingMessage, reason: str) -> None:
+    log.error("dead-lettering message %s: %s", message.message_id, reason)
+    try:
+        await message.reject(requeue=False)
+    except _BROKER_FAILURES as exc:
+        log.warning("reject failed, the message will be redelivered: %r", exc)
 
 
 class RabbitConsumer:
     """UpdateConsumer over a robust connection; at most `prefetch` unacked messages at a time."""
 
-    def __init__(self, url: str, queue_name: str, prefetch: int) -> None:
+    def __init__(
+        self, url: str, queue_name: str, prefetch: int, signer: MessageSigner | None = None
+    ) -> None:
         self._url = url
+        self._signer = signer
         self._queue_name = queue_name
         self._prefetch = prefetch
         self._inbox: asyncio.Queue[aio_pika.abc.AbstractIncomingMessage | None] = asyncio.Queue()
@@ -118,48 +173,58 @@ class RabbitConsumer:
         self.dead_lettered = 0
 
     async def start(self) -> None:
-        self._connection = await aio_pika.connect_robust(self._url, timeout=CONNECT_TIMEOUT_SECONDS)
-        channel = await self._connection.channel()
-        await channel.set_qos(prefetch_count=self._prefetch)
-        self._queue = await declare_queues(channel, self._queue_name)
-        self._consumer_tag = await self._queue.consume(self._inbox.put)
+        """Start consuming, waiting for the broker as long as it takes."""
+        await _until_connected(self._connect, "worker")
 
-    async def batches(self) -> AsyncIterator[RabbitBatch]:
+    async def _connect(self) -> None:
+        connection = await _open(self._url)
+        try:
+            channel = await connection.channel()
+            await channel.set_qos(prefetch_count=self._prefetch)
+            queue = await declare_queues(channel, self._queue_name)
+            self._consumer_tag = await queue.consume(self._inbox.put)
+        except BaseException:
+            await connection.close()
+            raise
+        self._connection, self._queue = connection, queue
+
+    async def batches(self) -> AsyncIterator[Sequence[RabbitDelivery]]:
         while True:
             first = await self._inbox.get()
             if first is None:
                 return
-            deliveries = [first]
+            messages = [first]
             stopping = False
-            while len(deliveries) < self._prefetch and not self._inbox.empty():
-                delivery = self._inbox.get_nowait()
-                if delivery is None:
+            while len(messages) < self._prefetch and not self._inbox.empty():
+                message = self._inbox.get_nowait()
+                if message is None:
                     stopping = True
                     break
-                deliveries.append(delivery)
-            batch = await self._decode(deliveries)
-            if batch.deliveries:
+                messages.append(message)
+            batch = [d for d in [await self._decode(m) for m in messages] if d is not None]
+            if batch:
                 yield batch
             if stopping:
                 return
 
-    async def _decode(self, deliveries: list[aio_pika.abc.AbstractIncomingMessage]) -> RabbitBatch:
-        updates, good = [], []
-        for delivery in deliveries:
-            try:
-                updates.append(ScoreUpdate.from_message(delivery.body))
-                good.append(delivery)
-            except PoisonMessage as exc:
-                self.dead_lettered += 1
-                log.error("dead-lettering message %s: %s", delivery.message_id, exc)
-                await delivery.reject(requeue=False)
-        return RabbitBatch(updates, good)
+    async def _decode(self, message: aio_pika.abc.AbstractIncomingMessage) -> RabbitDelivery | None:
+        """The delivery, or None once a message that is not a valid update is dead-lettered."""
+        try:
+            if self._signer is not None and not self._signer.verify(
+                message.body, (message.headers or {}).get(SIGNATURE_HEADER)
+            ):
+                raise PoisonMessage("missing or wrong signature")
+            return RabbitDelivery(ScoreUpdate.from_message(message.body), message)
+        except PoisonMessage as exc:
+            self.dead_lettered += 1
+            await _dead_letter(message, str(exc))
+            return None
 
     async def stop(self) -> None:
         if self._queue is not None and self._consumer_tag is not None:
             try:
                 await self._queue.cancel(self._consumer_tag)
-            except _PUBLISH_FAILURES as exc:
+            except _BROKER_FAILURES as exc:
                 log.warning("could not cancel the consumer: %r", exc)
         self._inbox.put_nowait(None)
 

@@ -8,8 +8,9 @@ from importlib import resources
 
 import redis.asyncio as redis
 from redis.commands.core import AsyncScript
+from redis.exceptions import ResponseError
 
-from scoreboard.errors import ScoreOverflow
+from scoreboard.errors import ScoreOverflow, UpdateRejected
 from scoreboard.models import TOP_N, Leaderboard, LeaderboardEntry, ScoreUpdate
 from scoreboard.redis_errors import redis_errors_as_unavailable
 from scoreboard.store import DEDUPLICATION_TTL_SECONDS
@@ -67,11 +68,17 @@ class RedisLeaderboardStore:
         args: list[str | int] = [keys.dedup(""), DEDUPLICATION_TTL_SECONDS, TOP_N]
         for update in updates:
             args += [update.message_id, update.user_id, update.username, update.increment]
-        async with redis_errors_as_unavailable():
-            result = await self._apply(
-                keys=[keys.board, keys.members, keys.names, keys.seq, keys.version, keys.top],
-                args=args,
-            )
+        try:
+            async with redis_errors_as_unavailable():
+                result = await self._apply(
+                    keys=[keys.board, keys.members, keys.names, keys.seq, keys.version, keys.top],
+                    args=args,
+                )
+        except ResponseError as exc:
+            raise UpdateRejected(str(exc)) from exc
+        if int(result[0]) < 0:
+            bad = updates[int(result[1])]
+            raise UpdateRejected(f"inconsistent board state for user {bad.user_id!r}")
         version = int(result[1])
         if version == 0:
             return None

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Awaitable
 
 import redis.asyncio as redis
 import socketio
@@ -15,8 +16,10 @@ from scoreboard.broker.rabbitmq import RabbitConsumer
 from scoreboard.config import Mode, Settings
 from scoreboard.errors import ConfigError
 from scoreboard.logs import configure_logging
+from scoreboard.signing import message_signer
 from scoreboard.store.redis_store import RedisLeaderboardStore
 from scoreboard.worker.apply_loop import ApplyStats, apply_batches
+from scoreboard.worker.redeliveries import RedeliveryCounter
 
 log = logging.getLogger("scoreboard.worker")
 
@@ -31,30 +34,50 @@ async def run_worker(settings: Settings) -> ApplyStats:
     emitter = socketio.AsyncRedisManager(
         settings.redis_url, channel=settings.socketio_channel, write_only=True, logger=log
     )
-    consumer = RabbitConsumer(settings.rabbitmq_url, settings.queue_name, settings.worker_prefetch)
+    consumer = RabbitConsumer(
+        settings.rabbitmq_url,
+        settings.queue_name,
+        settings.worker_prefetch,
+        message_signer(settings),
+    )
     stats = ApplyStats()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
 
-    await consumer.start()
-    log.info(
-        "worker consuming queue %r (prefetch %d)", settings.queue_name, settings.worker_prefetch
-    )
-    applying = asyncio.create_task(apply_batches(consumer, store, Broadcaster(emitter), stats))
-    stopping = asyncio.create_task(stop.wait())
-    await asyncio.wait({applying, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    stopping.cancel()
-    await consumer.stop()
-    try:
-        await asyncio.wait_for(applying, DRAIN_TIMEOUT_SECONDS)
-    except TimeoutError:
-        log.warning("drain timed out; unacknowledged messages return to the queue")
+    if await _first_or_stop(consumer.start(), stop):
+        log.info(
+            "worker consuming queue %r (prefetch %d)", settings.queue_name, settings.worker_prefetch
+        )
+        redeliveries = RedeliveryCounter(client, settings.redis_key_prefix)
+        applying = asyncio.create_task(
+            apply_batches(consumer, store, Broadcaster(emitter), stats, redeliveries)
+        )
+        await _first_or_stop(asyncio.shield(applying), stop)
+        await consumer.stop()
+        try:
+            await asyncio.wait_for(applying, DRAIN_TIMEOUT_SECONDS)
+        except TimeoutError:
+            log.warning("drain timed out; unacknowledged messages return to the queue")
     await consumer.close()
     await client.aclose()
-    log.info("worker stopped: %s, %d dead-lettered", stats.summary(), consumer.dead_lettered)
+    stats.dead_lettered += consumer.dead_lettered
+    log.info("worker stopped: %s", stats.summary())
     return stats
+
+
+async def _first_or_stop(work: Awaitable[None], stop: asyncio.Event) -> bool:
+    """Run `work` until it ends (True) or `stop` is set first (False, work cancelled)."""
+    task = asyncio.ensure_future(work)
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if task.done():
+        task.result()
+        return True
+    task.cancel()
+    return False
 
 
 def main() -> None:

@@ -5,6 +5,12 @@
 -- Board members are '<16-digit seq>:<userId>' scored by -total: ZRANGE then lists the highest
 -- total first and, among equal totals, whoever reached that total first (lowest seq).
 local board, members, names = KEYS[1], KEYS[2], KEYS[3]
+-- A script that fails half-way keeps its earlier writes, so check everything before writing.
+for i = 4, #ARGV, 4 do
+  if not tonumber(ARGV[i + 3]) then return {-1, (i - 4) / 4} end
+  local old = redis.call('HGET', members, ARGV[i + 1])
+  if old and not redis.call('ZSCORE', board, old) then return {-1, (i - 4) / 4} end
+end
 local applied = 0
 for i = 4, #ARGV, 4 do
   local user = ARGV[i + 1]

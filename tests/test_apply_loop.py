@@ -1,0 +1,161 @@
+"""The worker's apply loop on real RabbitMQ and Redis: acks, poison isolation, crash loops."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+import redis.asyncio as redis
+
+from scoreboard.broadcast import Broadcaster
+from scoreboard.broker.rabbitmq import RabbitConsumer, RabbitPublisher, dead_letter_queue_name
+from scoreboard.models import ScoreUpdate
+from scoreboard.store.redis_store import RedisLeaderboardStore
+from scoreboard.worker.apply_loop import ApplyStats, apply_batches
+from scoreboard.worker.redeliveries import RedeliveryCounter
+from tests.conftest import RABBITMQ_URL, REDIS_URL
+from tests.test_rabbitmq import queue_depth, started
+
+
+class RecordingEmitter:
+    """Stands in for Socket.IO: keeps what would have been emitted."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, Any]] = []
+
+    async def emit(self, event: str, data: Any, namespace: str | None = None) -> None:
+        self.events.append((event, data))
+
+
+@pytest.fixture
+async def client():
+    client = redis.from_url(REDIS_URL)
+    yield client
+    await client.aclose()
+
+
+async def publish(namespace: str, updates: list[ScoreUpdate]) -> None:
+    publisher = await started(RabbitPublisher(RABBITMQ_URL, namespace))
+    for update in updates:
+        await publisher.publish(update)
+    await publisher.close()
+
+
+async def run_until(condition, consumer: RabbitConsumer, task: asyncio.Task) -> None:
+    for _ in range(100):
+        if await condition():
+            break
+        await asyncio.sleep(0.05)
+    await consumer.stop()
+    await asyncio.wait_for(task, 5)
+    await consumer.close()
+
+
+async def test_a_batch_is_applied_acked_and_broadcast(namespace, delete_queues, client):
+    await publish(
+        namespace, [ScoreUpdate.new("alice", "Alice", 5), ScoreUpdate.new("bob", "Bob", 7)]
+    )
+    store = RedisLeaderboardStore(client, f"{namespace}:")
+    consumer = RabbitConsumer(RABBITMQ_URL, namespace, prefetch=10)
+    await consumer.start()
+    emitter, stats = RecordingEmitter(), ApplyStats()
+    task = asyncio.create_task(apply_batches(consumer, store, Broadcaster(emitter), stats))
+
+    async def two_applied() -> bool:
+        return stats.updates == 2
+
+    await run_until(two_applied, consumer, task)
+    assert await queue_depth(namespace) == 0
+    event, payload = emitter.events[-1]
+    assert event == "leaderboardUpdate"
+    assert payload["top10"] == [
+        {"userId": "bob", "username": "Bob", "score": 7},
+        {"userId": "alice", "username": "Alice", "score": 5},
+    ]
+
+
+async def test_an_update_the_store_refuses_is_dead_lettered_and_the_rest_applied(
+    namespace, delete_queues, client
+):
+    # Corrupt state for one user makes the apply script fail for every batch holding them.
+    await client.hset(f"{namespace}:members", "broken", "0000000000000001:broken")
+    await publish(
+        namespace,
+        [
+            ScoreUpdate.new("alice", "Alice", 1),
+            ScoreUpdate.new("broken", "B", 1),
+            ScoreUpdate.new("carol", "Carol", 3),
+        ],
+    )
+    store = RedisLeaderboardStore(client, f"{namespace}:")
+    consumer = RabbitConsumer(RABBITMQ_URL, namespace, prefetch=10)
+    await consumer.start()
+    stats = ApplyStats()
+    task = asyncio.create_task(
+        apply_batches(consumer, store, Broadcaster(RecordingEmitter()), stats)
+    )
+
+    async def settled() -> bool:
+        return stats.updates + stats.dead_lettered == 3
+
+    await run_until(settled, consumer, task)
+    assert (stats.updates, stats.dead_lettered) == (2, 1)
+    board = await store.leaderboard()
+    assert [(e.user_id, e.score) for e in board.top] == [("carol", 3), ("alice", 1)]
+    assert await queue_depth(dead_letter_queue_name(namespace)) == 1
+    assert await queue_depth(namespace) == 0
+
+
+async def test_a_message_redelivered_too_often_is_set_aside(namespace, delete_queues, client):
+    killer = ScoreUpdate.new("alice", "Alice", 1)
+    await publish(namespace, [killer])
+    crashed = RabbitConsumer(RABBITMQ_URL, namespace, prefetch=10)
+    await crashed.start()
+    await asyncio.wait_for(anext(crashed.batches()), 5)
+    await crashed.close()  # a worker died holding it
+
+    consumer = RabbitConsumer(RABBITMQ_URL, namespace, prefetch=10)
+    await consumer.start()
+    stats = ApplyStats()
+    counter = RedeliveryCounter(client, f"{namespace}:", limit=1)
+    store = RedisLeaderboardStore(client, f"{namespace}:")
+    task = asyncio.create_task(
+        apply_batches(consumer, store, Broadcaster(RecordingEmitter()), stats, counter)
+    )
+
+    async def dead_lettered() -> bool:
+        return stats.dead_lettered == 1
+
+    await run_until(dead_lettered, consumer, task)
+    assert stats.updates == 0
+    assert await queue_depth(dead_letter_queue_name(namespace)) == 1
+
+
+async def test_redeliveries_are_counted_across_workers(namespace, client):
+    first = RedeliveryCounter(client, f"{namespace}:", limit=3)
+    second = RedeliveryCounter(client, f"{namespace}:", limit=3)
+    assert await first.exhausted(["m1", "m2"]) == set()
+    assert await second.exhausted(["m1"]) == set()
+    assert await first.exhausted(["m1", "m2"]) == {"m1"}
+    assert await first.exhausted([]) == set()
+
+
+async def test_the_same_message_delivered_twice_is_applied_once(namespace, delete_queues, client):
+    update = ScoreUpdate.new("alice", "Alice", 5)
+    await publish(namespace, [update, update, ScoreUpdate.new("alice", "Alice", 1)])
+    store = RedisLeaderboardStore(client, f"{namespace}:")
+    consumer = RabbitConsumer(RABBITMQ_URL, namespace, prefetch=1)  # one per batch
+    await consumer.start()
+    stats = ApplyStats()
+    task = asyncio.create_task(
+        apply_batches(consumer, store, Broadcaster(RecordingEmitter()), stats)
+    )
+
+    async def all_acked() -> bool:
+        return stats.updates == 3
+
+    await run_until(all_acked, consumer, task)
+    board = await store.leaderboard()
+    assert [(e.user_id, e.score) for e in board.top] == [("alice", 6)]
+    assert await queue_depth(namespace) == 0
