@@ -28,8 +28,22 @@ def namespace() -> Iterator[str]:
     """A fresh name for this test's Redis keys and queues; removed afterwards."""
     name = f"sbtest-{uuid.uuid4().hex[:12]}"
     yield name
+    remove_keys(f"{name}:")
+
+
+async def remove_queues(name: str) -> None:
+    """Delete a test's queue and its dead-letter queue."""
+    connection = await aio_pika.connect(RABBITMQ_URL)
+    async with connection:
+        channel = await connection.channel()
+        for queue in (name, dead_letter_queue_name(name)):
+            await channel.queue_delete(queue)
+
+
+def remove_keys(prefix: str) -> None:
+    """Delete every Redis key under a test's prefix."""
     client = sync_redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=f"{name}:*", count=1000))
+    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
     if keys:
         client.delete(*keys)
     client.close()
@@ -38,11 +52,7 @@ def namespace() -> Iterator[str]:
 @pytest.fixture
 async def delete_queues(namespace: str) -> AsyncIterator[None]:
     yield
-    connection = await aio_pika.connect(RABBITMQ_URL)
-    async with connection:
-        channel = await connection.channel()
-        for queue in (namespace, dead_letter_queue_name(namespace)):
-            await channel.queue_delete(queue)
+    await remove_queues(namespace)
 
 
 @pytest.fixture

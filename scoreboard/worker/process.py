@@ -62,6 +62,8 @@ async def run_worker(settings: Settings) -> ApplyStats:
             log.warning("drain timed out; unacknowledged messages return to the queue")
     await consumer.close()
     await client.aclose()
+    if emitter.redis is not None:  # the write-only manager connects on its first emit
+        await emitter.redis.aclose()
     stats.dead_lettered += consumer.dead_lettered
     log.info("worker stopped: %s", stats.summary())
     return stats
