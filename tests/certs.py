@@ -27,7 +27,7 @@ def self_signed_certificate(directory: Path) -> SelfSigned:
     """Write a one-day certificate and key into `directory` (keys are never committed)."""
     openssl = shutil.which("openssl")
     if openssl is None:
-        pytest.skip("the openssl command is needed to make a test certificate")
+        pytest.fail("the openssl command is needed to make a test certificate")
     cert_file, key_file = directory / "cert.pem", directory / "key.pem"
     subprocess.run(
         [

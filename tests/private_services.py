@@ -9,6 +9,7 @@ import time
 import uuid
 from pathlib import Path
 
+from tests.certs import SelfSigned
 from tests.processes import free_port
 
 READY_TIMEOUT_SECONDS = 60.0
@@ -33,21 +34,41 @@ def _wait_for_port(port: int, open_: bool, what: str) -> None:
 class PrivateRedis:
     """redis-server on a free port that writes every change to its append-only file."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, tls: SelfSigned | None = None) -> None:
         self.port = free_port()
         self._directory = directory
+        self._tls = tls
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        if self._tls is None:
+            return f"redis://127.0.0.1:{self.port}/0"
+        return f"rediss://127.0.0.1:{self.port}/0?ssl_ca_certs={self._tls.cert_file}"
+
+    def _listen_options(self) -> list[str]:
+        if self._tls is None:
+            return ["--port", str(self.port)]
+        return [
+            "--port",
+            "0",
+            "--tls-port",
+            str(self.port),
+            "--tls-auth-clients",
+            "no",
+            "--tls-cert-file",
+            str(self._tls.cert_file),
+            "--tls-key-file",
+            str(self._tls.key_file),
+            "--tls-ca-cert-file",
+            str(self._tls.cert_file),
+        ]
 
     def start(self) -> None:
         self._process = subprocess.Popen(
             [
                 "redis-server",
-                "--port",
-                str(self.port),
+                *self._listen_options(),
                 "--bind",
                 "127.0.0.1",
                 "--dir",
