@@ -1,36 +1,21 @@
-"""Command line: `python -m scoreboard token --sub alice --name Alice [--ttl 1h]`."""
+"""Command line: `python -m scoreboard {token,migrate,rebuild}`."""
 
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 
-from scoreboard.auth import issue_token
+from scoreboard.commands import ledger, token
 from scoreboard.config import Settings
 from scoreboard.errors import ConfigError
-
-_DURATION = re.compile(r"^(\d+)([smhd]?)$")
-_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str) -> int:
-    """'90', '90s', '15m', '1h' or '7d' in seconds."""
-    match = _DURATION.match(text.strip())
-    if not match or int(match.group(1)) == 0:
-        raise argparse.ArgumentTypeError(f"not a duration like 15m, 1h or 7d: {text!r}")
-    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+from scoreboard.logs import configure_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m scoreboard")
     commands = parser.add_subparsers(dest="command", required=True)
-    token = commands.add_parser("token", help="print a token signed with JWT_SECRET")
-    token.add_argument("--sub", required=True, help="the user id the token speaks for")
-    token.add_argument("--name", help="the name shown on the board")
-    token.add_argument(
-        "--ttl", type=parse_duration, default=3600, help="lifetime, e.g. 15m, 1h, 7d"
-    )
+    token.add_parser(commands)
+    ledger.add_parsers(commands)
     return parser
 
 
@@ -41,14 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    if settings.jwt_secret_generated:
-        print(
-            "JWT_SECRET is not set: a token signed with a random secret would be useless",
-            file=sys.stderr,
-        )
-        return 2
-    print(issue_token(settings.jwt_secret.value, args.sub, args.name, args.ttl))
-    return 0
+    configure_logging("WARNING")
+    code: int = args.run(args, settings)
+    return code
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ class Settings:
     port: int = 3000
     redis_url: str | None = None
     rabbitmq_url: str | None = None
+    database_url: str | None = None
     jwt_secret: Secret = field(default_factory=lambda: Secret(secrets.token_urlsafe(48)))
     jwt_secret_generated: bool = False
     jwt_public_key: str | None = field(default=None, repr=False)  # PEM text: public, but long
@@ -52,6 +53,7 @@ class Settings:
     jwt_require_exp: bool = True
     jwt_leeway_seconds: int = 30
     rate_limit: str = "100/minute"
+    read_rate_limit: str = "600/minute"
     max_score_increment: int = 1_000_000
     redis_key_prefix: str = "scoreboard:"
     queue_name: str = "scoreboard.updates"
@@ -66,6 +68,11 @@ class Settings:
     @property
     def mode(self) -> Mode:
         return Mode.SINGLE_PROCESS if self.redis_url is None else Mode.DISTRIBUTED
+
+    @property
+    def keeps_ledger(self) -> bool:
+        """PostgreSQL records every applied update (distributed mode with DATABASE_URL)."""
+        return self.database_url is not None and self.mode is Mode.DISTRIBUTED
 
     @property
     def socketio_channel(self) -> str:
@@ -119,6 +126,7 @@ class Settings:
             port=reader.integer("PORT", default=3000, low=1, high=65535),
             redis_url=redis_url,
             rabbitmq_url=rabbitmq_url,
+            database_url=reader.url("DATABASE_URL", schemes={"postgres", "postgresql"}),
             jwt_secret=Secret(secret),
             jwt_secret_generated=generated,
             jwt_public_key=public_key,
@@ -128,6 +136,7 @@ class Settings:
             jwt_require_exp=reader.flag("JWT_REQUIRE_EXP", default=True),
             jwt_leeway_seconds=reader.integer("JWT_LEEWAY_SECONDS", default=30, low=0, high=300),
             rate_limit=reader.rate_limit("RATE_LIMIT", default="100/minute"),
+            read_rate_limit=reader.rate_limit("READ_RATE_LIMIT", default="600/minute"),
             max_score_increment=reader.integer(
                 "MAX_SCORE_INCREMENT", default=1_000_000, low=1, high=MAX_SAFE_INTEGER
             ),

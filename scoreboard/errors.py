@@ -5,14 +5,20 @@ ScoreboardError
 ├── ApiError                 a request is refused; carries the HTTP status and message
 │   ├── AuthenticationFailed 401: token missing, malformed, badly signed, expired…
 │   ├── InvalidRequest       400: body is not what the endpoint accepts
-│   │   └── InvalidScoreIncrement  400: scoreIncrement is not an allowed integer
+│   │   ├── InvalidScoreIncrement  400: scoreIncrement is not an allowed integer
+│   │   └── InvalidQuery   400: a query parameter or path segment is not an accepted value
 │   ├── ScoreOverflow        400: the total would pass Number.MAX_SAFE_INTEGER
 │   ├── Forbidden            403: the token's user may not do this
+│   ├── NotFound             404: nothing there (or the feature is not enabled here)
+│   ├── IdempotencyConflict  409: an Idempotency-Key reused with another body, or in flight
 │   ├── RateLimited          429: the user spent their allowance; carries retry_after
-│   └── ServiceUnavailable   503: a backing service cannot take the update now
+│   └── ServiceUnavailable   503: a backing service cannot take the request now
 │       ├── QueueUnavailable   the broker did not confirm the message
-│       └── StoreUnavailable   Redis did not answer
-└── PoisonMessage            a queued message cannot be decoded into a ScoreUpdate
+│       ├── StoreUnavailable   Redis did not answer
+│       └── LedgerUnavailable  PostgreSQL did not answer
+├── BoardOutOfSync           Redis lost the board the ledger holds; rebuild before applying
+├── PoisonMessage            a queued message cannot be decoded into a ScoreUpdate
+└── UpdateRejected           the store refuses updates for a reason retrying will not fix
 """
 
 from __future__ import annotations
@@ -58,6 +64,12 @@ class InvalidScoreIncrement(InvalidRequest):
     message = "Invalid score increment"
 
 
+class InvalidQuery(InvalidRequest):
+    """A query parameter or path segment of a read is not a value the endpoint accepts."""
+
+    message = "Invalid query"
+
+
 class ScoreOverflow(ApiError):
     """Applying the increment would take the total past 2**53 - 1."""
 
@@ -70,6 +82,13 @@ class Forbidden(ApiError):
 
     status = 403
     message = "Forbidden"
+
+
+class NotFound(ApiError):
+    """What the request asks for does not exist on this deployment."""
+
+    status = 404
+    message = "Not found"
 
 
 class IdempotencyConflict(ApiError):
@@ -108,6 +127,16 @@ class StoreUnavailable(ServiceUnavailable):
     """Redis did not answer."""
 
     message = "Leaderboard store unavailable, try again"
+
+
+class LedgerUnavailable(ServiceUnavailable):
+    """PostgreSQL did not answer."""
+
+    message = "Ledger (PostgreSQL) unavailable, try again"
+
+
+class BoardOutOfSync(ScoreboardError):
+    """Redis lost the board the ledger holds (e.g. a restart without persistence)."""
 
 
 class PoisonMessage(ScoreboardError):

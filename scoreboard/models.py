@@ -98,3 +98,13 @@ class Leaderboard:
             "version": self.version,
             "top10": [entry.to_json() for entry in self.top],
         }
+
+
+@dataclass(frozen=True)
+class UserStanding:
+    """A user's whole place on the board: what a rebuild restores and an adoption records."""
+
+    user_id: str
+    username: str
+    score: int
+    sequence: int  # when the user reached `score`; the earlier, the higher among equal scores

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import aio_pika
+import asyncpg
 import pytest
 import redis as sync_redis
 from aiohttp.test_utils import TestClient
@@ -18,6 +19,7 @@ from scoreboard.web.app import create_app
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 RABBITMQ_URL = os.environ.get("TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
+DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 JWT_SECRET = "test-secret-" + "s" * 60
 
 TokenFactory = Callable[..., str]
@@ -65,6 +67,20 @@ def env(namespace: str, delete_queues: None) -> dict[str, str]:
         "REDIS_KEY_PREFIX": f"{namespace}:",
         "QUEUE_NAME": namespace,
     }
+
+
+@pytest.fixture
+async def database_url(namespace: str) -> AsyncIterator[str]:
+    """DATABASE_URL of a schema of this test's own in the test database, dropped afterwards."""
+    schema = namespace.replace("-", "_")
+    connection = await asyncpg.connect(DATABASE_URL)
+    await connection.execute(f'CREATE SCHEMA "{schema}"')
+    separator = "&" if "?" in DATABASE_URL else "?"
+    try:
+        yield f"{DATABASE_URL}{separator}search_path={schema}"
+    finally:
+        await connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        await connection.close()
 
 
 @pytest.fixture

@@ -155,3 +155,63 @@ class PrivateRabbitMQ:
             self._ctl("stop")
         except subprocess.CalledProcessError:
             pass
+
+
+class PrivatePostgres:
+    """A PostgreSQL server of its own (data directory, port), run as the postgres user."""
+
+    def __init__(self, directory: Path) -> None:
+        self.port = free_port()
+        self._directory = directory
+        self._bin = sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1]
+        shutil.chown(directory, "postgres", "postgres")
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _as_postgres(self, *argv: str) -> None:
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", *argv],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+
+    def initialise(self) -> None:
+        self._as_postgres(
+            str(self._bin / "initdb"),
+            "-D",
+            str(self._directory / "data"),
+            "--auth=trust",
+            "-U",
+            "postgres",
+        )
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self._directory} -c listen_addresses=127.0.0.1"
+        self._as_postgres(
+            str(self._bin / "pg_ctl"),
+            "-D",
+            str(self._directory / "data"),
+            "-o",
+            options,
+            "-l",
+            str(self._directory / "log"),
+            "-w",
+            "start",
+        )
+        _wait_for_port(self.port, True, "private postgres")
+
+    def stop(self) -> None:
+        """A fast shutdown: sessions are cut, committed transactions stay."""
+        self._as_postgres(
+            str(self._bin / "pg_ctl"),
+            "-D",
+            str(self._directory / "data"),
+            "-m",
+            "fast",
+            "-w",
+            "stop",
+        )
+        _wait_for_port(self.port, False, "private postgres")

@@ -11,6 +11,7 @@ from sortedcontainers import SortedList
 
 from scoreboard.errors import ScoreOverflow
 from scoreboard.models import TOP_N, Leaderboard, LeaderboardEntry, ScoreUpdate
+from scoreboard.rankings import BoardPage, RankedEntry, UserRank, ranked
 from scoreboard.store import DEDUPLICATION_TTL_SECONDS
 
 # (-score, seq, userId): ascending order is highest score first, then who reached it first.
@@ -42,16 +43,20 @@ class MemoryLeaderboardStore:
         self._accepted[update.user_id] -= update.increment
         return True
 
-    async def apply(self, updates: Sequence[ScoreUpdate]) -> Leaderboard | None:
+    async def apply(
+        self, updates: Sequence[ScoreUpdate], sequences: Sequence[int] | None = None
+    ) -> Leaderboard | None:
         applied = False
-        for update in updates:
+        for index, update in enumerate(updates):
             if not self._remember(update.message_id):
                 continue
             total = self._score(update.user_id) + update.increment
+            sequence = next(self._seq) if sequences is None else sequences[index]
             old_key = self._rank_keys.get(update.user_id)
             if old_key is not None:
                 self._ranking.remove(old_key)
-            new_key = (-total, next(self._seq), update.user_id)
+                sequence = max(sequence, old_key[1])
+            new_key = (-total, sequence, update.user_id)
             self._ranking.add(new_key)
             self._rank_keys[update.user_id] = new_key
             self._names[update.user_id] = update.username
@@ -69,6 +74,24 @@ class MemoryLeaderboardStore:
 
     async def leaderboard(self) -> Leaderboard:
         return self._published
+
+    async def board_page(self, offset: int, limit: int) -> BoardPage:
+        rows = self._rows(offset, offset + limit)
+        return BoardPage(self._published.version, len(self._ranking), rows)
+
+    async def user_rank(self, user_id: str, around: int) -> UserRank | None:
+        key = self._rank_keys.get(user_id)
+        if key is None:
+            return None
+        index = self._ranking.index(key)
+        first = max(0, index - around)
+        window = self._rows(first, index + around + 1)
+        return UserRank.around(self._published.version, len(self._ranking), window, user_id)
+
+    def _rows(self, start: int, stop: int) -> tuple[RankedEntry, ...]:
+        """Rows `start` to `stop` (0-based, stop excluded) of the ranking."""
+        keys = self._ranking.islice(start, stop)
+        return ranked(((user, self._names[user], -negated) for negated, _, user in keys), start + 1)
 
     def _score(self, user_id: str) -> int:
         key = self._rank_keys.get(user_id)

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Sequence
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager
 from importlib import resources
+from typing import Any, TypeVar
 
 import redis.asyncio as redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
-from scoreboard.errors import ScoreOverflow, UpdateRejected
-from scoreboard.models import TOP_N, Leaderboard, LeaderboardEntry, ScoreUpdate
+from scoreboard.errors import BoardOutOfSync, ScoreOverflow, UpdateRejected
+from scoreboard.models import TOP_N, Leaderboard, LeaderboardEntry, ScoreUpdate, UserStanding
+from scoreboard.rankings import BoardPage, RankedEntry, UserRank, ranked
 from scoreboard.redis_errors import redis_errors_as_unavailable
 from scoreboard.store import DEDUPLICATION_TTL_SECONDS
+
+REBUILD_LOCK_SECONDS = 300
+T = TypeVar("T")
 
 
 def _load_script(client: redis.Redis, name: str) -> AsyncScript:
@@ -32,15 +40,25 @@ def decode_top(encoded: bytes | str | None, version: int) -> Leaderboard:
     return Leaderboard(version=version, top=entries)
 
 
+def _decode_rows(flat: Sequence[bytes], first_rank: int) -> tuple[RankedEntry, ...]:
+    """Rows a read script returns flat, as userId, username, score, userId, …"""
+    triples = zip(flat[0::3], flat[1::3], flat[2::3], strict=True)
+    return ranked(((u.decode(), n.decode(), int(s)) for u, n, s in triples), first_rank)
+
+
 class RedisLeaderboardStore:
     """LeaderboardStore on Redis, every key under `prefix` so deployments can share a server."""
 
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
+    def __init__(self, client: redis.Redis, prefix: str, *, ledger_backed: bool = False) -> None:
         self._client = client
         self._keys = _Keys(prefix)
+        # With a ledger, the board must have been rebuilt from it before anything is applied.
+        self._ledger_backed = ledger_backed
         self._reserve = _load_script(client, "reserve.lua")
         self._release = _load_script(client, "release.lua")
         self._apply = _load_script(client, "apply.lua")
+        self._board_page = _load_script(client, "board_page.lua")
+        self._user_rank = _load_script(client, "user_rank.lua")
 
     async def reserve(self, update: ScoreUpdate, max_total: int) -> int:
         keys = self._keys
@@ -61,21 +79,24 @@ class RedisLeaderboardStore:
             )
         return bool(released)
 
-    async def apply(self, updates: Sequence[ScoreUpdate]) -> Leaderboard | None:
+    async def apply(
+        self, updates: Sequence[ScoreUpdate], sequences: Sequence[int] | None = None
+    ) -> Leaderboard | None:
         if not updates:
             return None
         keys = self._keys
-        args: list[str | int] = [keys.dedup(""), DEDUPLICATION_TTL_SECONDS, TOP_N]
-        for update in updates:
-            args += [update.message_id, update.user_id, update.username, update.increment]
+        require_synced = "1" if self._ledger_backed else "0"
+        args: list[str | int] = [keys.dedup(""), DEDUPLICATION_TTL_SECONDS, TOP_N, require_synced]
+        for index, update in enumerate(updates):
+            sequence = "" if sequences is None else sequences[index]
+            args += [update.message_id, update.user_id, update.username, update.increment, sequence]
         try:
             async with redis_errors_as_unavailable():
-                result = await self._apply(
-                    keys=[keys.board, keys.members, keys.names, keys.seq, keys.version, keys.top],
-                    args=args,
-                )
+                result = await self._apply(keys=keys.for_apply(), args=args)
         except ResponseError as exc:
             raise UpdateRejected(str(exc)) from exc
+        if int(result[0]) == -2:
+            raise BoardOutOfSync()
         if int(result[0]) < 0:
             bad = updates[int(result[1])]
             raise UpdateRejected(f"inconsistent board state for user {bad.user_id!r}")
@@ -89,6 +110,112 @@ class RedisLeaderboardStore:
             version, encoded = await self._client.mget([self._keys.version, self._keys.top])
         return decode_top(encoded, int(version or 0))
 
+    async def board_page(self, offset: int, limit: int) -> BoardPage:
+        keys = self._keys
+        async with redis_errors_as_unavailable():
+            reply = await self._board_page(
+                keys=[keys.board, keys.names, keys.version], args=[offset, offset + limit - 1]
+            )
+        return BoardPage(int(reply[0]), int(reply[1]), _decode_rows(reply[2:], offset + 1))
+
+    async def user_rank(self, user_id: str, around: int) -> UserRank | None:
+        keys = self._keys
+        async with redis_errors_as_unavailable():
+            reply = await self._user_rank(
+                keys=[keys.board, keys.members, keys.names, keys.version], args=[user_id, around]
+            )
+        if len(reply) == 2:
+            return None
+        window = _decode_rows(reply[3:], int(reply[2]) + 1)
+        return UserRank.around(int(reply[0]), int(reply[1]), window, user_id)
+
+    async def synced(self) -> bool:
+        """True once the board has been rebuilt from (or adopted into) the ledger."""
+        async with redis_errors_as_unavailable():
+            return bool(await self._client.exists(self._keys.synced))
+
+    async def mark_synced(self) -> None:
+        async with redis_errors_as_unavailable():
+            await self._client.set(self._keys.synced, "1")
+
+    @asynccontextmanager
+    async def rebuild_lock(self) -> AsyncIterator[None]:
+        """Held by one process at a time across the deployment, for rebuilding the board."""
+        token = uuid.uuid4().hex
+        async with redis_errors_as_unavailable():
+            while not await self._client.set(
+                self._keys.rebuild_lock, token, nx=True, ex=REBUILD_LOCK_SECONDS
+            ):
+                await asyncio.sleep(0.2)
+        try:
+            yield
+        finally:
+            async with redis_errors_as_unavailable():
+                if await self._client.get(self._keys.rebuild_lock) == token.encode():
+                    await self._client.delete(self._keys.rebuild_lock)
+
+    async def standings(self) -> list[UserStanding]:
+        """Every user on the board, highest first."""
+        async with redis_errors_as_unavailable():
+            rows = await self._client.zrange(self._keys.board, 0, -1, withscores=True)
+            names = await self._client.hgetall(self._keys.names)
+        usernames = {_text(user): _text(name) for user, name in names.items()}
+        standings = []
+        for row in rows:
+            member, negated = row[0], row[1]
+            sequence, _, user = _text(member).partition(":")
+            username = usernames.get(user, user)
+            standings.append(UserStanding(user, username, -int(float(negated)), int(sequence)))
+        return standings
+
+    async def restore(
+        self,
+        standings: Sequence[UserStanding],
+        applied: Sequence[tuple[str, int]],
+        version_floor: int,
+    ) -> Leaderboard:
+        """Replace the board with `standings`; remember `applied` (message id, seconds to keep).
+
+        The new version exceeds both the stored one and `version_floor`, so clients that saw
+        the lost board still take the restored one.
+        """
+        keys = self._keys
+        ranked = sorted(standings, key=lambda s: (-s.score, s.sequence))
+        top = [[s.user_id, s.username, str(s.score)] for s in ranked[:TOP_N]]
+        # The same text apply.lua stores, so its next run sees no change where there is none.
+        encoded = json.dumps(top, separators=(",", ":"), ensure_ascii=False)
+        async with redis_errors_as_unavailable():
+            version = max(int(await self._client.get(keys.version) or 0), version_floor) + 1
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.delete(keys.board, keys.members, keys.names, keys.top, keys.synced)
+                for group in _chunks(ranked, 5000):
+                    members: dict[Any, Any] = {
+                        s.user_id: f"{s.sequence:016d}:{s.user_id}" for s in group
+                    }
+                    pipe.zadd(keys.board, {members[s.user_id]: -s.score for s in group})
+                    pipe.hset(keys.members, mapping=members)
+                    names: dict[Any, Any] = {s.user_id: s.username for s in group}
+                    pipe.hset(keys.names, mapping=names)
+                pipe.set(keys.seq, max((s.sequence for s in ranked), default=0))
+                pipe.set(keys.version, version)
+                pipe.set(keys.top, encoded)
+                await pipe.execute()
+            for ids in _chunks(applied, 5000):
+                async with self._client.pipeline(transaction=False) as pipe:
+                    for message_id, keep_seconds in ids:
+                        pipe.set(keys.dedup(message_id), "applied", ex=max(1, keep_seconds))
+                    await pipe.execute()
+        return decode_top(encoded, version)
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
 
 class _Keys:
     """Names of every Redis key the store uses."""
@@ -101,7 +228,12 @@ class _Keys:
         self.seq = f"{prefix}seq"
         self.version = f"{prefix}version"
         self.top = f"{prefix}top"
+        self.synced = f"{prefix}ledger-synced"
+        self.rebuild_lock = f"{prefix}rebuild-lock"
         self._dedup_prefix = f"{prefix}msg:"
+
+    def for_apply(self) -> list[str]:
+        return [self.board, self.members, self.names, self.seq, self.version, self.top, self.synced]
 
     def dedup(self, message_id: str) -> str:
         return self._dedup_prefix + message_id

@@ -18,13 +18,19 @@ from scoreboard.broker.in_process import InProcessQueue
 from scoreboard.broker.rabbitmq import RabbitPublisher
 from scoreboard.config import Settings
 from scoreboard.idempotency import MemoryIdempotencyRecords, RedisIdempotencyRecords
+from scoreboard.ledger.postgres import PostgresLedger
 from scoreboard.rate_limit import UserRateLimiter, rate_limit_storage
 from scoreboard.signing import message_signer
 from scoreboard.store.memory_store import MemoryLeaderboardStore
 from scoreboard.store.redis_store import RedisLeaderboardStore
 from scoreboard.submission import ScoreSubmission
+from scoreboard.web.demo import issue_demo_token
+from scoreboard.web.history import add_history_route
 from scoreboard.web.keys import (
+    DEMO_TOKEN,
+    LEDGER,
     PUBLISHER,
+    READ_RATE_LIMITER,
     SCORE_RATE_LIMITER,
     SETTINGS,
     SOCKETIO,
@@ -60,6 +66,14 @@ def create_app(settings: Settings) -> web.Application:
         settings.rate_limit,
         scope="score-update",
     )
+    app[READ_RATE_LIMITER] = UserRateLimiter(
+        rate_limit_storage(client, settings.redis_url or "", settings.redis_key_prefix),
+        settings.read_rate_limit,
+        scope="read",
+    )
+    demo_token = issue_demo_token(settings)
+    if demo_token is not None:
+        app[DEMO_TOKEN] = demo_token
     client_manager = (
         socketio.AsyncRedisManager(settings.redis_url, channel=settings.socketio_channel)
         if settings.redis_url is not None
@@ -75,15 +89,28 @@ def create_app(settings: Settings) -> web.Application:
     app[SOCKETIO] = sio
     register_socket_events(sio, app)
     add_routes(app)
+    add_history_route(app)
 
     if client is not None:
         app[STORE] = RedisLeaderboardStore(client, settings.redis_key_prefix)
         app.cleanup_ctx.append(partial(_redis_and_rabbitmq, client))
+        if settings.keeps_ledger:
+            app.cleanup_ctx.append(_ledger)
     else:
         app.cleanup_ctx.append(_in_process_queue_and_worker)
     app.cleanup_ctx.append(_socketio_manager)
     app.on_shutdown.append(_disconnect_socket_clients)
     return app
+
+
+async def _ledger(app: web.Application) -> AsyncIterator[None]:
+    url = app[SETTINGS].database_url
+    assert url is not None
+    # No connection until the first history request: the web node must not need PostgreSQL up.
+    ledger = await PostgresLedger.connect(url, min_connections=0)
+    app[LEDGER] = ledger
+    yield
+    await ledger.close()
 
 
 async def _redis_and_rabbitmq(client: redis.Redis, app: web.Application) -> AsyncIterator[None]:

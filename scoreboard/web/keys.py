@@ -8,6 +8,7 @@ from aiohttp import web
 from scoreboard.auth import TokenVerifier
 from scoreboard.broker import UpdatePublisher
 from scoreboard.config import Settings
+from scoreboard.ledger.postgres import PostgresLedger
 from scoreboard.rate_limit import UserRateLimiter
 from scoreboard.store import LeaderboardStore
 from scoreboard.submission import ScoreSubmission
@@ -18,4 +19,8 @@ SOCKETIO = web.AppKey("socketio", socketio.AsyncServer)
 STORE = web.AppKey("store", LeaderboardStore)
 PUBLISHER = web.AppKey("publisher", UpdatePublisher)
 SUBMISSION = web.AppKey("submission", ScoreSubmission)
+LEDGER = web.AppKey("ledger", PostgresLedger)  # only with DATABASE_URL
 SCORE_RATE_LIMITER = web.AppKey("score_rate_limiter", UserRateLimiter)
+READ_RATE_LIMITER = web.AppKey("read_rate_limiter", UserRateLimiter)
+# Set only in the single-process mode with a generated JWT_SECRET.
+DEMO_TOKEN = web.AppKey("demo_token", str)

@@ -8,17 +8,16 @@ import sys
 
 from aiohttp import web
 
-from scoreboard.auth import issue_token
 from scoreboard.config import Mode, Settings
 from scoreboard.errors import ConfigError
 from scoreboard.logs import configure_logging
 from scoreboard.web.app import create_app
+from scoreboard.web.demo import DEMO_USER
+from scoreboard.web.keys import DEMO_TOKEN
 
 log = logging.getLogger("scoreboard.web")
 
-DEMO_USER = "demo"
 SHUTDOWN_TIMEOUT_SECONDS = 10.0
-DEMO_TOKEN_TTL_SECONDS = 24 * 60 * 60
 
 
 def main() -> None:
@@ -31,15 +30,15 @@ def main() -> None:
         ssl_context = tls_context(settings)
     except ConfigError as exc:
         sys.exit(f"configuration error: {exc}")
+    app = create_app(settings)
     if settings.mode is Mode.SINGLE_PROCESS:
         log.info(
             "single-process mode: no REDIS_URL/RABBITMQ_URL, so the queue, the board and the "
             "worker live in this process and nothing survives a restart"
         )
-        if settings.jwt_secret_generated:
-            token = issue_token(
-                settings.jwt_secret.value, DEMO_USER, "Demo Player", DEMO_TOKEN_TTL_SECONDS
-            )
+        # The same token the live page offers (GET /api/demo).
+        token = app.get(DEMO_TOKEN)
+        if token is not None:
             log.info(
                 "JWT_SECRET not set: generated one for this run; demo token for user %r: %s",
                 DEMO_USER,
@@ -54,7 +53,7 @@ def main() -> None:
     if ssl_context is not None:
         log.info("serving HTTPS with the certificate in %s", settings.tls_cert_file)
     web.run_app(
-        create_app(settings),
+        app,
         port=settings.port,
         ssl_context=ssl_context,
         print=None,

@@ -1,15 +1,27 @@
-"""HTTP endpoints: POST /api/score/update and the liveness probe."""
+"""HTTP endpoints: posting a score, reading the board, the liveness probe; and the route table."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from scoreboard.errors import Forbidden
+from scoreboard.auth import Identity
+from scoreboard.errors import Forbidden, NotFound
 from scoreboard.idempotency import IdempotentRequest
 from scoreboard.models import ScoreUpdate
 from scoreboard.validation import parse_score_update
 from scoreboard.web import responses
-from scoreboard.web.keys import SCORE_RATE_LIMITER, SETTINGS, SUBMISSION, VERIFIER
+from scoreboard.web.demo import get_demo
+from scoreboard.web.keys import (
+    READ_RATE_LIMITER,
+    SCORE_RATE_LIMITER,
+    SETTINGS,
+    STORE,
+    SUBMISSION,
+    VERIFIER,
+)
+from scoreboard.web.openapi import get_openapi
+from scoreboard.web.page import live_page, static_file
+from scoreboard.web.read_params import parse_around, parse_page_query, parse_user_id
 
 
 async def post_score_update(request: web.Request) -> web.Response:
@@ -35,6 +47,33 @@ async def post_score_update(request: web.Request) -> web.Response:
     )
 
 
+async def get_leaderboard(request: web.Request) -> web.Response:
+    """A page of the board: `limit` users from rank `offset + 1` on, with version and total."""
+    await _reader(request)
+    query = parse_page_query(request.query)
+    page = await request.app[STORE].board_page(query.offset, query.limit)
+    return responses.success(page.to_json())
+
+
+async def get_user_rank(request: web.Request) -> web.Response:
+    """A user's rank and score with up to `around` neighbours on each side."""
+    await _reader(request)
+    user_id = parse_user_id(request.match_info["userId"])
+    around = parse_around(request.query)
+    standing = await request.app[STORE].user_rank(user_id, around)
+    if standing is None:
+        raise NotFound("No score for this user")
+    return responses.success(standing.to_json())
+
+
+async def _reader(request: web.Request) -> Identity:
+    """Any valid token may read; each reader has their own READ_RATE_LIMIT."""
+    app = request.app
+    identity = await app[VERIFIER].authenticate_header(request.headers.get("Authorization"))
+    await app[READ_RATE_LIMITER].check(identity.subject)
+    return identity
+
+
 async def healthz(request: web.Request) -> web.Response:
     """The process is up and serving requests."""
     return responses.success({"message": "ok"})
@@ -42,4 +81,10 @@ async def healthz(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/score/update", post_score_update)
+    app.router.add_get("/api/leaderboard", get_leaderboard)
+    app.router.add_get("/api/users/{userId}/rank", get_user_rank)
+    app.router.add_get("/api/openapi.json", get_openapi)
+    app.router.add_get("/api/demo", get_demo)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/", live_page)
+    app.router.add_get("/static/{name}", static_file)

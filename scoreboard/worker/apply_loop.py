@@ -1,24 +1,23 @@
-"""Take a batch, apply it exactly once, acknowledge it, broadcast the top 10 if it changed."""
+"""Take a batch, record it, apply it exactly once, acknowledge it, broadcast the new top 10."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
 from scoreboard.broadcast import Broadcaster
 from scoreboard.broker import Delivery, UpdateConsumer
-from scoreboard.errors import StoreUnavailable
-from scoreboard.models import Leaderboard, ScoreUpdate
+from scoreboard.errors import BoardOutOfSync
+from scoreboard.ledger.postgres import PostgresLedger
+from scoreboard.ledger.rebuild import ensure_board_matches_ledger
+from scoreboard.models import Leaderboard
+from scoreboard.retry import until_available
 from scoreboard.store import LeaderboardStore
+from scoreboard.store.redis_store import RedisLeaderboardStore
 from scoreboard.worker.redeliveries import RedeliveryCounter
 
 log = logging.getLogger(__name__)
-
-MAX_RETRY_DELAY_SECONDS = 5.0
-T = TypeVar("T")
 
 
 @dataclass
@@ -37,24 +36,85 @@ class ApplyStats:
         )
 
 
+@dataclass(frozen=True)
+class Ledgered:
+    """A ledger and the Redis board that must mirror it."""
+
+    ledger: PostgresLedger
+    board: RedisLeaderboardStore
+
+
 async def apply_batches(
     consumer: UpdateConsumer,
     store: LeaderboardStore,
     broadcaster: Broadcaster,
     stats: ApplyStats,
     redeliveries: RedeliveryCounter | None = None,
+    ledgered: Ledgered | None = None,
 ) -> None:
-    """Run until the consumer stops; an update is acknowledged only once the store holds it."""
+    """Run until the consumer stops; acknowledge an update only once recorded and applied."""
+    applier = _BatchApplier(store, broadcaster, stats, ledgered)
     async for batch in consumer.batches():
         if redeliveries is not None:
             batch = await _set_aside_repeat_offenders(batch, redeliveries, stats)
-        board = await _apply(batch, store, stats)
+        board = await applier.apply(batch)
         stats.batches += 1
-        if board is None:
-            continue
+        if board is not None:
+            await applier.broadcast(board)
+
+
+class _BatchApplier:
+    def __init__(
+        self,
+        store: LeaderboardStore,
+        broadcaster: Broadcaster,
+        stats: ApplyStats,
+        ledgered: Ledgered | None,
+    ) -> None:
+        self._store = store
+        self._broadcaster = broadcaster
+        self._stats = stats
+        self._ledgered = ledgered
+
+    async def apply(self, batch: Sequence[Delivery]) -> Leaderboard | None:
+        """Record, apply and ack the batch; if refused, isolate and dead-letter the culprits."""
+        if not batch:
+            return None
         try:
-            await broadcaster.broadcast_top10(board)
-            stats.broadcasts += 1
+            board = await self._record_and_apply(batch)
+        except Exception:
+            if len(batch) == 1:
+                log.exception("update %s cannot be applied", batch[0].update.message_id)
+                await batch[0].dead_letter()
+                self._stats.dead_lettered += 1
+                return None
+            log.warning("a batch of %d was refused; applying its updates one by one", len(batch))
+            boards = [await self.apply([delivery]) for delivery in batch]
+            return next((b for b in reversed(boards) if b is not None), None)
+        for delivery in batch:
+            await delivery.ack()
+        self._stats.updates += len(batch)
+        return board
+
+    async def _record_and_apply(self, batch: Sequence[Delivery]) -> Leaderboard | None:
+        updates = [d.update for d in batch]
+        if self._ledgered is None:
+            return await until_available(lambda: self._store.apply(updates))
+        # The ledger first: an update Redis holds is always one PostgreSQL holds too.
+        ledger, board = self._ledgered.ledger, self._ledgered.board
+        sequences = await until_available(lambda: ledger.record(updates))
+        while True:
+            try:
+                return await until_available(lambda: board.apply(updates, sequences))
+            except BoardOutOfSync:
+                rebuilt = await until_available(lambda: ensure_board_matches_ledger(ledger, board))
+                if rebuilt is not None:
+                    await self.broadcast(rebuilt)
+
+    async def broadcast(self, board: Leaderboard) -> None:
+        try:
+            await self._broadcaster.broadcast_top10(board)
+            self._stats.broadcasts += 1
         except Exception:  # a lost broadcast is superseded by the next one; never stop applying
             log.exception("broadcast of version %d failed", board.version)
 
@@ -64,7 +124,7 @@ async def _set_aside_repeat_offenders(
 ) -> list[Delivery]:
     """Dead-letter messages that came back too often: each return is a worker that died on it."""
     returned = [d.update.message_id for d in batch if d.redelivered]
-    exhausted = await _until_stored(lambda: redeliveries.exhausted(returned))
+    exhausted = await until_available(lambda: redeliveries.exhausted(returned))
     kept = []
     for delivery in batch:
         if delivery.update.message_id in exhausted:
@@ -74,39 +134,3 @@ async def _set_aside_repeat_offenders(
         else:
             kept.append(delivery)
     return kept
-
-
-async def _apply(
-    batch: Sequence[Delivery], store: LeaderboardStore, stats: ApplyStats
-) -> Leaderboard | None:
-    """Apply and ack the batch; if the store refuses it, isolate and dead-letter the culprits."""
-    if not batch:
-        return None
-    updates: list[ScoreUpdate] = [d.update for d in batch]
-    try:
-        board = await _until_stored(lambda: store.apply(updates))
-    except Exception:
-        if len(batch) == 1:
-            log.exception("update %s cannot be applied", batch[0].update.message_id)
-            await batch[0].dead_letter()
-            stats.dead_lettered += 1
-            return None
-        log.warning("a batch of %d was refused; applying its updates one by one", len(batch))
-        boards = [await _apply([delivery], store, stats) for delivery in batch]
-        return next((b for b in reversed(boards) if b is not None), None)
-    for delivery in batch:
-        await delivery.ack()
-    stats.updates += len(batch)
-    return board
-
-
-async def _until_stored(attempt: Callable[[], Awaitable[T]]) -> T:
-    """Retry `attempt` while the store is unavailable, backing off up to 5 seconds."""
-    delay = 0.1
-    while True:
-        try:
-            return await attempt()
-        except StoreUnavailable:
-            log.warning("store unavailable, retrying in %.1fs", delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, MAX_RETRY_DELAY_SECONDS)

@@ -15,10 +15,13 @@ from scoreboard.broadcast import Broadcaster
 from scoreboard.broker.rabbitmq import RabbitConsumer
 from scoreboard.config import Mode, Settings
 from scoreboard.errors import ConfigError
+from scoreboard.ledger.postgres import PostgresLedger
+from scoreboard.ledger.rebuild import ensure_board_matches_ledger
 from scoreboard.logs import configure_logging
+from scoreboard.retry import until_available
 from scoreboard.signing import message_signer
 from scoreboard.store.redis_store import RedisLeaderboardStore
-from scoreboard.worker.apply_loop import ApplyStats, apply_batches
+from scoreboard.worker.apply_loop import ApplyStats, Ledgered, apply_batches
 from scoreboard.worker.redeliveries import RedeliveryCounter
 
 log = logging.getLogger("scoreboard.worker")
@@ -30,7 +33,9 @@ async def run_worker(settings: Settings) -> ApplyStats:
     """Consume until SIGTERM or SIGINT, then finish and acknowledge what is held."""
     assert settings.redis_url is not None and settings.rabbitmq_url is not None
     client = redis.from_url(settings.redis_url)
-    store = RedisLeaderboardStore(client, settings.redis_key_prefix)
+    store = RedisLeaderboardStore(
+        client, settings.redis_key_prefix, ledger_backed=settings.keeps_ledger
+    )
     emitter = socketio.AsyncRedisManager(
         settings.redis_url, channel=settings.socketio_channel, write_only=True, logger=log
     )
@@ -46,13 +51,30 @@ async def run_worker(settings: Settings) -> ApplyStats:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
 
-    if await _first_or_stop(consumer.start(), stop):
+    ledgered: Ledgered | None = None
+
+    async def start_up() -> None:
+        nonlocal ledgered
+        if settings.database_url is not None:
+            url = settings.database_url
+            ledger = await until_available(lambda: PostgresLedger.connect(url, run_migrations=True))
+            ledgered = Ledgered(ledger, store)
+            rebuilt = await until_available(lambda: ensure_board_matches_ledger(ledger, store))
+            if rebuilt is not None:
+                await broadcaster.broadcast_top10(rebuilt)
+        await consumer.start()
+
+    broadcaster = Broadcaster(emitter)
+    if await _first_or_stop(start_up(), stop):
         log.info(
-            "worker consuming queue %r (prefetch %d)", settings.queue_name, settings.worker_prefetch
+            "worker consuming queue %r (prefetch %d%s)",
+            settings.queue_name,
+            settings.worker_prefetch,
+            ", ledger in PostgreSQL" if ledgered else "",
         )
         redeliveries = RedeliveryCounter(client, settings.redis_key_prefix)
         applying = asyncio.create_task(
-            apply_batches(consumer, store, Broadcaster(emitter), stats, redeliveries)
+            apply_batches(consumer, store, broadcaster, stats, redeliveries, ledgered)
         )
         await _first_or_stop(asyncio.shield(applying), stop)
         await consumer.stop()
@@ -61,6 +83,8 @@ async def run_worker(settings: Settings) -> ApplyStats:
         except TimeoutError:
             log.warning("drain timed out; unacknowledged messages return to the queue")
     await consumer.close()
+    if ledgered is not None:
+        await ledgered.ledger.close()
     await client.aclose()
     if emitter.redis is not None:  # the write-only manager connects on its first emit
         await emitter.redis.aclose()

@@ -1,0 +1,1 @@
+"""Benchmarks users can run against their own deployment: `python -m bench --help`."""

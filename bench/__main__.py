@@ -1,0 +1,19 @@
+"""`python -m bench <command>`: the project's benchmark tool."""
+
+from __future__ import annotations
+
+import argparse
+
+from bench import rebuild
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    commands = parser.add_subparsers(dest="command", required=True)
+    rebuild.add_parser(commands)
+    args = parser.parse_args()
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()

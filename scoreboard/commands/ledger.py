@@ -1,0 +1,80 @@
+"""`migrate` and `rebuild`: the PostgreSQL ledger's schema, and the board restored from it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+import asyncpg
+import redis.asyncio as redis
+import socketio
+
+from scoreboard.broadcast import Broadcaster
+from scoreboard.config import Settings
+from scoreboard.errors import ServiceUnavailable
+from scoreboard.ledger.migrations import migrate
+from scoreboard.ledger.postgres import PostgresLedger
+from scoreboard.ledger.rebuild import rebuild_board
+from scoreboard.store.redis_store import RedisLeaderboardStore
+
+
+def add_parsers(commands: argparse._SubParsersAction) -> None:
+    commands.add_parser(
+        "migrate", help="apply the ledger's schema migrations to DATABASE_URL"
+    ).set_defaults(run=run_migrate)
+    commands.add_parser(
+        "rebuild", help="restore the Redis board exactly from the ledger, and broadcast it"
+    ).set_defaults(run=run_rebuild)
+
+
+def run_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.database_url is None:
+        print("DATABASE_URL is not set: there is no ledger to migrate", file=sys.stderr)
+        return 2
+    applied = asyncio.run(_migrate(settings.database_url))
+    print(f"applied {len(applied)} migration(s)" + "".join(f"\n  {name}" for name in applied))
+    return 0
+
+
+async def _migrate(url: str) -> list[str]:
+    connection = await asyncpg.connect(url)
+    try:
+        return await migrate(connection)
+    finally:
+        await connection.close()
+
+
+def run_rebuild(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.keeps_ledger:
+        print("rebuild needs DATABASE_URL, REDIS_URL and RABBITMQ_URL", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(_rebuild(settings))
+    except ServiceUnavailable as exc:
+        print(exc.message, file=sys.stderr)
+        return 1
+
+
+async def _rebuild(settings: Settings) -> int:
+    assert settings.database_url is not None and settings.redis_url is not None
+    ledger = await PostgresLedger.connect(settings.database_url, run_migrations=True)
+    client = redis.from_url(settings.redis_url)
+    emitter = socketio.AsyncRedisManager(
+        settings.redis_url, channel=settings.socketio_channel, write_only=True
+    )
+    try:
+        store = RedisLeaderboardStore(client, settings.redis_key_prefix, ledger_backed=True)
+        async with store.rebuild_lock():
+            report = await rebuild_board(ledger, store)
+        await Broadcaster(emitter).broadcast_top10(report.board)
+    finally:
+        await ledger.close()
+        await client.aclose()
+        if emitter.redis is not None:
+            await emitter.redis.aclose()
+    print(
+        f"rebuilt {report.users} users from the ledger in {report.seconds:.2f}s "
+        f"(version {report.board.version}, {report.remembered_messages} message ids remembered)"
+    )
+    return 0

@@ -1,0 +1,1 @@
+"""The PostgreSQL ledger: the durable record of every applied update (with DATABASE_URL)."""

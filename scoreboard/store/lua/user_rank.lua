@@ -1,0 +1,23 @@
+-- One user's row and up to N rows on each side, with the published version and the number of
+-- users, read at once.
+-- KEYS: board (zset), members (hash), names (hash), version (counter)
+-- ARGV: userId, rows wanted on each side
+-- Reply: version, total, and when the user is on the board: the 0-based index of the first row,
+-- then userId, username, score for each row (scores as exact strings)
+local reply = {redis.call('GET', KEYS[4]) or '0', redis.call('ZCARD', KEYS[1])}
+local member = redis.call('HGET', KEYS[2], ARGV[1])
+local index = member and redis.call('ZRANK', KEYS[1], member)
+if not index then return reply end
+local side = tonumber(ARGV[2])
+local first = math.max(0, index - side)
+reply[3] = first
+-- Members are '<16-digit seq>:<userId>', scored by -total (see apply.lua).
+local rows = redis.call('ZRANGE', KEYS[1], first, index + side, 'WITHSCORES')
+for j = 1, #rows, 2 do
+  local user = string.sub(rows[j], 18)
+  reply[#reply + 1] = user
+  reply[#reply + 1] = redis.call('HGET', KEYS[3], user) or user
+  -- Lua prints numbers with 14 significant digits; '%.0f' keeps all 16.
+  reply[#reply + 1] = string.format('%.0f', -tonumber(rows[j + 1]))
+end
+return reply
