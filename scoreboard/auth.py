@@ -33,10 +33,12 @@ JWKS_FETCH_TIMEOUT_SECONDS = 3.0
 
 @dataclass(frozen=True)
 class Identity:
-    """Who a verified token speaks for, and the name the board shows for them."""
+    """Who a verified token speaks for, the name the board shows, and what they may do."""
 
     subject: str
     username: str
+    tier: str | None = None  # the `tier` claim: picks the rate limit and the queue priority
+    is_admin: bool = False  # the `role` claim is "admin"
 
 
 @dataclass(frozen=True)
@@ -227,7 +229,13 @@ class TokenVerifier:
         subject = claims["sub"]
         if not isinstance(subject, str) or not subject:
             raise AuthenticationFailed()
-        return Identity(subject=subject, username=_display_name(claims, subject))
+        tier = claims.get("tier")
+        return Identity(
+            subject=subject,
+            username=_display_name(claims, subject),
+            tier=tier if isinstance(tier, str) and tier else None,
+            is_admin=claims.get("role") == "admin",
+        )
 
     def _key_for(self, header: dict[str, Any]) -> VerificationKey:
         algorithm, kid = header.get("alg"), header.get("kid")
@@ -264,10 +272,17 @@ def _display_name(claims: dict[str, object], subject: str) -> str:
     return subject[:MAX_USERNAME_LENGTH]
 
 
-def issue_token(secret: str, subject: str, name: str | None = None, ttl_seconds: int = 3600) -> str:
+def issue_token(
+    secret: str,
+    subject: str,
+    name: str | None = None,
+    ttl_seconds: int = 3600,
+    extra_claims: dict[str, object] | None = None,
+) -> str:
     """Sign a token the way an auth service would; for development, demos and tests."""
     now = int(time.time())
     claims: dict[str, object] = {"sub": subject, "iat": now, "exp": now + ttl_seconds}
     if name is not None:
         claims["name"] = name
+    claims.update(extra_claims or {})
     return jwt.encode(claims, secret, algorithm="HS256")

@@ -16,6 +16,7 @@ from scoreboard.errors import ConfigError
 
 MIN_JWT_SECRET_LENGTH = 32  # RFC 7518 §3.2: an HS256 key has at least 256 bits
 MAX_SAFE_INTEGER = 2**53 - 1  # Number.MAX_SAFE_INTEGER: scores stay exact in JavaScript
+MAX_PRIORITY = 9  # RabbitMQ's x-max-priority: a few levels cost little, many cost memory and CPU
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
 
@@ -54,6 +55,8 @@ class Settings:
     jwt_leeway_seconds: int = 30
     rate_limit: str = "100/minute"
     read_rate_limit: str = "600/minute"
+    tier_rate_limits: tuple[tuple[str, str], ...] = ()  # (tier, limit) pairs from RATE_LIMITS
+    tier_priorities: tuple[tuple[str, int], ...] = ()  # (tier, priority) from TIER_PRIORITIES
     max_score_increment: int = 1_000_000
     redis_key_prefix: str = "scoreboard:"
     queue_name: str = "scoreboard.updates"
@@ -73,6 +76,10 @@ class Settings:
     def keeps_ledger(self) -> bool:
         """PostgreSQL records every applied update (distributed mode with DATABASE_URL)."""
         return self.database_url is not None and self.mode is Mode.DISTRIBUTED
+
+    def priority_of(self, tier: str | None) -> int:
+        """The queue priority of a user's updates, from TIER_PRIORITIES (0 when unlisted)."""
+        return dict(self.tier_priorities).get(tier or "", 0)
 
     @property
     def socketio_channel(self) -> str:
@@ -137,6 +144,8 @@ class Settings:
             jwt_leeway_seconds=reader.integer("JWT_LEEWAY_SECONDS", default=30, low=0, high=300),
             rate_limit=reader.rate_limit("RATE_LIMIT", default="100/minute"),
             read_rate_limit=reader.rate_limit("READ_RATE_LIMIT", default="600/minute"),
+            tier_rate_limits=reader.tier_rate_limits("RATE_LIMITS"),
+            tier_priorities=reader.tier_priorities("TIER_PRIORITIES"),
             max_score_increment=reader.integer(
                 "MAX_SCORE_INCREMENT", default=1_000_000, low=1, high=MAX_SAFE_INTEGER
             ),
@@ -251,6 +260,34 @@ class _EnvReader:
                 f"{present} is set but {missing} is not: set both to {purpose}, or neither"
             )
         return values
+
+    def tier_rate_limits(self, name: str) -> tuple[tuple[str, str], ...]:
+        """'free:100/minute,premium:300/minute' as (tier, limit) pairs."""
+        pairs = []
+        for item in filter(None, (part.strip() for part in (self.text(name) or "").split(","))):
+            tier, _, limit = item.partition(":")
+            try:
+                limits.parse(limit)
+            except ValueError:
+                raise ConfigError(
+                    f"{name} must look like 'free:100/minute,premium:300/minute', got {item!r}"
+                ) from None
+            if not tier.strip():
+                raise ConfigError(f"{name} has a limit without a tier: {item!r}")
+            pairs.append((tier.strip(), limit.strip()))
+        return tuple(pairs)
+
+    def tier_priorities(self, name: str) -> tuple[tuple[str, int], ...]:
+        """'free=0,premium=5' as (tier, priority) pairs, priorities 0 to MAX_PRIORITY."""
+        pairs = []
+        for item in filter(None, (part.strip() for part in (self.text(name) or "").split(","))):
+            tier, _, priority = item.partition("=")
+            if not tier.strip() or not priority.strip().isdigit():
+                raise ConfigError(f"{name} must look like 'free=0,premium=5', got {item!r}")
+            if int(priority) > MAX_PRIORITY:
+                raise ConfigError(f"{name}: priorities go from 0 to {MAX_PRIORITY}, got {item!r}")
+            pairs.append((tier.strip(), int(priority)))
+        return tuple(pairs)
 
     def origins(self, name: str) -> tuple[str, ...]:
         raw = self.text(name) or ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from typing import Any
@@ -37,10 +38,16 @@ class UserRateLimiter:
         self._item = limits.parse(limit)
         self._scope = scope
 
-    async def check(self, user_id: str) -> None:
-        """Count one request by `user_id`; raise RateLimited when over the limit."""
+    async def check(self, user_id: str, limit: str | None = None) -> None:
+        """Count one request by `user_id`; RateLimited when over `limit` (else the default)."""
+        item = self._item if limit is None else _parsed(limit)
         async with redis_errors_as_unavailable():
-            if await self._limiter.hit(self._item, self._scope, user_id):
+            if await self._limiter.hit(item, self._scope, user_id):
                 return
-            stats = await self._limiter.get_window_stats(self._item, self._scope, user_id)
+            stats = await self._limiter.get_window_stats(item, self._scope, user_id)
         raise RateLimited(retry_after=max(1, math.ceil(stats.reset_time - time.time())))
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(limit: str) -> limits.RateLimitItem:
+    return limits.parse(limit)

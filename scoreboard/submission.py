@@ -34,16 +34,19 @@ class ScoreSubmission:
         self._records = records
 
     async def submit(
-        self, update: ScoreUpdate, idempotent: IdempotentRequest | None = None
+        self,
+        update: ScoreUpdate,
+        idempotent: IdempotentRequest | None = None,
+        priority: int = 0,
     ) -> Accepted:
         """Queue `update` durably and return the score it leads to, at most once per key."""
         if idempotent is None:
-            return Accepted(await self._queue(update))
+            return Accepted(await self._queue(update, priority))
         first_answer = await self._records.claim(idempotent)
         if first_answer is not None:
             return Accepted(first_answer, replayed=True)
         try:
-            new_score = await self._queue(update)
+            new_score = await self._queue(update, priority)
         except BaseException:
             await self._records.abandon(idempotent)
             raise
@@ -54,10 +57,10 @@ class ScoreSubmission:
             log.warning("could not record the answer for an Idempotency-Key of %s", update.user_id)
         return Accepted(new_score)
 
-    async def _queue(self, update: ScoreUpdate) -> int:
+    async def _queue(self, update: ScoreUpdate, priority: int) -> int:
         new_score = await self._store.reserve(update, MAX_SAFE_INTEGER)
         try:
-            await self._publisher.publish(update)
+            await self._publisher.publish(update, priority)
         except QueueUnavailable:
             # The broker may or may not hold the message; release() settles it either way.
             if await self._store.release(update):

@@ -11,8 +11,11 @@ from scoreboard.models import ScoreUpdate
 class UpdatePublisher(Protocol):
     """Hands an update to the queue."""
 
-    async def publish(self, update: ScoreUpdate) -> None:
-        """Return once the queue holds `update` durably; raise QueueUnavailable otherwise."""
+    async def publish(self, update: ScoreUpdate, priority: int = 0) -> None:
+        """Return once the queue holds `update` durably; raise QueueUnavailable otherwise.
+
+        Higher `priority` updates (0 to MAX_PRIORITY) overtake a backlog of lower ones.
+        """
 
 
 class Delivery(Protocol):

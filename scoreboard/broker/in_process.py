@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -28,20 +29,25 @@ class InProcessQueue:
     """Both the publisher and the consumer side, for a worker loop in the web process."""
 
     def __init__(self, batch_size: int) -> None:
-        self._queue: asyncio.Queue[ScoreUpdate | None] = asyncio.Queue()
+        # (-priority, arrival, update): highest priority first, then first come first served;
+        # the stop marker sorts after everything so what was queued is still applied.
+        self._queue: asyncio.PriorityQueue[tuple[int, int, ScoreUpdate | None]] = (
+            asyncio.PriorityQueue()
+        )
+        self._arrivals = itertools.count()
         self._batch_size = batch_size
 
-    async def publish(self, update: ScoreUpdate) -> None:
-        self._queue.put_nowait(update)
+    async def publish(self, update: ScoreUpdate, priority: int = 0) -> None:
+        self._queue.put_nowait((-priority, next(self._arrivals), update))
 
     async def batches(self) -> AsyncIterator[Sequence[InProcessDelivery]]:
         while True:
-            first = await self._queue.get()
+            first = (await self._queue.get())[2]
             if first is None:
                 return
             batch = [InProcessDelivery(first)]
             while len(batch) < self._batch_size and not self._queue.empty():
-                update = self._queue.get_nowait()
+                update = self._queue.get_nowait()[2]
                 if update is None:
                     yield batch
                     return
@@ -49,4 +55,4 @@ class InProcessQueue:
             yield batch
 
     async def stop(self) -> None:
-        self._queue.put_nowait(None)
+        self._queue.put_nowait((1, next(self._arrivals), None))

@@ -11,6 +11,7 @@ import aio_pika
 import aio_pika.abc
 import aiormq.exceptions
 
+from scoreboard.config import MAX_PRIORITY
 from scoreboard.errors import PoisonMessage, QueueUnavailable
 from scoreboard.models import ScoreUpdate
 from scoreboard.signing import SIGNATURE_HEADER, MessageSigner
@@ -43,7 +44,11 @@ async def declare_queues(
     return await channel.declare_queue(
         queue_name,
         durable=True,
-        arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": dead_letters},
+        arguments={
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": dead_letters,
+            "x-max-priority": MAX_PRIORITY,
+        },
     )
 
 
@@ -96,13 +101,14 @@ class RabbitPublisher:
             raise
         self._connection, self._channel = connection, channel
 
-    async def publish(self, update: ScoreUpdate) -> None:
+    async def publish(self, update: ScoreUpdate, priority: int = 0) -> None:
         body = update.to_message()
         message = aio_pika.Message(
             body,
             content_type="application/json",
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             message_id=update.message_id,
+            priority=priority,
             headers={SIGNATURE_HEADER: self._signer.sign(body)} if self._signer else None,
         )
         if self._channel is None:
@@ -231,3 +237,73 @@ class RabbitConsumer:
     async def close(self) -> None:
         if self._connection is not None:
             await self._connection.close()
+
+
+class DeadLetters:
+    """The dead-letter queue, for admins: look at what is there, send it back to be applied."""
+
+    def __init__(self, url: str, queue_name: str) -> None:
+        self._url = url
+        self._queue_name = queue_name
+
+    async def peek(self, limit: int) -> list[dict[str, object]]:
+        """Up to `limit` dead letters, oldest first; they stay in the queue."""
+        try:
+            connection = await aio_pika.connect(self._url, timeout=CONNECT_TIMEOUT_SECONDS)
+            async with connection:
+                channel = await connection.channel()
+                queue = await channel.get_queue(dead_letter_queue_name(self._queue_name))
+                letters = []
+                for _ in range(limit):
+                    message = await queue.get(no_ack=False, fail=False)
+                    if message is None:
+                        break
+                    letters.append(_describe(message))
+                # Closing the channel unacknowledged puts every peeked message back.
+            return letters
+        except _BROKER_FAILURES as exc:
+            raise QueueUnavailable() from exc
+
+    async def replay(self, limit: int) -> int:
+        """Move up to `limit` dead letters back to the update queue; return how many moved."""
+        moved = 0
+        try:
+            connection = await aio_pika.connect(self._url, timeout=CONNECT_TIMEOUT_SECONDS)
+            async with connection:
+                channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+                dead = await channel.get_queue(dead_letter_queue_name(self._queue_name))
+                while moved < limit:
+                    message = await dead.get(no_ack=False, fail=False)
+                    if message is None:
+                        break
+                    await channel.default_exchange.publish(
+                        aio_pika.Message(
+                            message.body,
+                            content_type=message.content_type,
+                            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                            message_id=message.message_id,
+                            priority=message.priority,
+                            headers={
+                                k: v for k, v in (message.headers or {}).items() if k != "x-death"
+                            },
+                        ),
+                        routing_key=self._queue_name,
+                        mandatory=True,
+                    )
+                    # Acknowledged only once the broker confirmed the copy: nothing is lost.
+                    await message.ack()
+                    moved += 1
+        except _BROKER_FAILURES as exc:
+            raise QueueUnavailable() from exc
+        return moved
+
+
+def _describe(message: aio_pika.abc.AbstractIncomingMessage) -> dict[str, object]:
+    deaths = (message.headers or {}).get("x-death") or []
+    first_death = deaths[0] if isinstance(deaths, list) and deaths else {}
+    return {
+        "messageId": message.message_id,
+        "body": message.body.decode(errors="replace")[:2000],
+        "reason": str(first_death.get("reason", "")) if isinstance(first_death, dict) else "",
+        "signed": SIGNATURE_HEADER in (message.headers or {}),
+    }

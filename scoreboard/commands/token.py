@@ -25,6 +25,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     token = commands.add_parser("token", help="print a token signed with JWT_SECRET")
     token.add_argument("--sub", required=True, help="the user id the token speaks for")
     token.add_argument("--name", help="the name shown on the board")
+    token.add_argument("--tier", help="the user's tier, e.g. premium (rate limit, priority)")
+    token.add_argument("--role", choices=["admin"], help="admin: may use /api/admin")
     token.add_argument(
         "--ttl", type=parse_duration, default=3600, help="lifetime, e.g. 15m, 1h, 7d"
     )
@@ -38,5 +40,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
-    print(issue_token(settings.jwt_secret.value, args.sub, args.name, args.ttl))
+    extra = {claim: value for claim, value in (("tier", args.tier), ("role", args.role)) if value}
+    print(issue_token(settings.jwt_secret.value, args.sub, args.name, args.ttl, extra))
     return 0

@@ -162,6 +162,26 @@ class PostgresLedger:
         for start in range(0, len(updates), 1000):
             await self.record(updates[start : start + 1000])
 
+    async def record_removal(self, user_ids: Sequence[str] | None, admin: str) -> None:
+        """An admin took users (None: everyone) off the board: their totals restart at 0."""
+        async with _postgres_errors_as_unavailable(), self._pool.acquire() as connection:
+            async with connection.transaction():
+                if user_ids is None:
+                    await connection.execute("UPDATE user_scores SET total = 0")
+                else:
+                    await connection.execute(
+                        "UPDATE user_scores SET total = 0 WHERE user_id = ANY($1::text[])",
+                        list(user_ids),
+                    )
+                await connection.execute(
+                    """INSERT INTO admin_actions (action, user_ids, admin)
+                       VALUES ($1, $2, $3)""",
+                    "reset" if user_ids is None else "remove",
+                    None if user_ids is None else list(user_ids),
+                    admin,
+                )
+
+
 
 def _first_deliveries(
     updates: Sequence[ScoreUpdate], recorded: dict[str, int]

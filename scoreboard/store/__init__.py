@@ -38,6 +38,12 @@ class LeaderboardStore(Protocol):
         Returns the new top of the board when it changed, else None.
         """
 
+    async def remove_users(self, user_ids: Sequence[str] | None) -> Leaderboard | None:
+        """Take these users (None: everyone) off the board, their accepted totals too.
+
+        Returns the new top of the board when it changed, else None.
+        """
+
     async def leaderboard(self) -> Leaderboard:
         """The most recently published top of the board."""
 

@@ -63,6 +63,9 @@ class MemoryLeaderboardStore:
             applied = True
         if not applied:
             return None
+        return self._publish_if_changed()
+
+    def _publish_if_changed(self) -> Leaderboard | None:
         top = tuple(
             LeaderboardEntry(user_id=user, username=self._names[user], score=-negated)
             for negated, _, user in self._ranking.islice(0, TOP_N)
@@ -71,6 +74,17 @@ class MemoryLeaderboardStore:
             return None
         self._published = Leaderboard(version=self._published.version + 1, top=top)
         return self._published
+
+    async def remove_users(self, user_ids: Sequence[str] | None) -> Leaderboard | None:
+        for user_id in list(self._rank_keys) if user_ids is None else user_ids:
+            key = self._rank_keys.pop(user_id, None)
+            if key is not None:
+                self._ranking.remove(key)
+            self._names.pop(user_id, None)
+            self._accepted.pop(user_id, None)
+        if user_ids is None:
+            self._accepted.clear()
+        return self._publish_if_changed()
 
     async def leaderboard(self) -> Leaderboard:
         return self._published

@@ -24,8 +24,11 @@ REBUILD_LOCK_SECONDS = 300
 T = TypeVar("T")
 
 
-def _load_script(client: redis.Redis, name: str) -> AsyncScript:
-    source = resources.files("scoreboard.store").joinpath("lua", name).read_text()
+def _load_script(client: redis.Redis, name: str, *, changes_board: bool = False) -> AsyncScript:
+    folder = resources.files("scoreboard.store").joinpath("lua")
+    source = folder.joinpath(name).read_text()
+    if changes_board:
+        source = folder.joinpath("publish_top.lua").read_text() + source
     return client.register_script(source)
 
 
@@ -56,7 +59,8 @@ class RedisLeaderboardStore:
         self._ledger_backed = ledger_backed
         self._reserve = _load_script(client, "reserve.lua")
         self._release = _load_script(client, "release.lua")
-        self._apply = _load_script(client, "apply.lua")
+        self._apply = _load_script(client, "apply.lua", changes_board=True)
+        self._remove = _load_script(client, "remove.lua", changes_board=True)
         self._board_page = _load_script(client, "board_page.lua")
         self._user_rank = _load_script(client, "user_rank.lua")
 
@@ -128,6 +132,19 @@ class RedisLeaderboardStore:
             return None
         window = _decode_rows(reply[3:], int(reply[2]) + 1)
         return UserRank.around(int(reply[0]), int(reply[1]), window, user_id)
+
+    async def remove_users(self, user_ids: Sequence[str] | None) -> Leaderboard | None:
+        """Take these users (None: everyone) off the board; the new top if it changed."""
+        if user_ids is not None and not user_ids:
+            return None
+        keys = self._keys
+        async with redis_errors_as_unavailable():
+            result = await self._remove(
+                keys=[keys.board, keys.members, keys.names, keys.accepted, keys.version, keys.top],
+                args=[TOP_N, *(user_ids or [])],
+            )
+        version = int(result[1])
+        return None if version == 0 else decode_top(result[2], version)
 
     async def synced(self) -> bool:
         """True once the board has been rebuilt from (or adopted into) the ledger."""

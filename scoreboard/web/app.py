@@ -20,16 +20,19 @@ from scoreboard.config import Settings
 from scoreboard.idempotency import MemoryIdempotencyRecords, RedisIdempotencyRecords
 from scoreboard.ledger.postgres import PostgresLedger
 from scoreboard.rate_limit import UserRateLimiter, rate_limit_storage
+from scoreboard.rate_policy import MemoryOverrideStore, RatePolicy, RedisOverrideStore
 from scoreboard.signing import message_signer
 from scoreboard.store.memory_store import MemoryLeaderboardStore
 from scoreboard.store.redis_store import RedisLeaderboardStore
 from scoreboard.submission import ScoreSubmission
+from scoreboard.web.admin_routes import add_admin_routes
 from scoreboard.web.demo import issue_demo_token
 from scoreboard.web.history import add_history_route
 from scoreboard.web.keys import (
     DEMO_TOKEN,
     LEDGER,
     PUBLISHER,
+    RATE_POLICY,
     READ_RATE_LIMITER,
     SCORE_RATE_LIMITER,
     SETTINGS,
@@ -66,6 +69,12 @@ def create_app(settings: Settings) -> web.Application:
         settings.rate_limit,
         scope="score-update",
     )
+    overrides = (
+        MemoryOverrideStore()
+        if client is None
+        else RedisOverrideStore(client, settings.redis_key_prefix)
+    )
+    app[RATE_POLICY] = RatePolicy(settings.rate_limit, dict(settings.tier_rate_limits), overrides)
     app[READ_RATE_LIMITER] = UserRateLimiter(
         rate_limit_storage(client, settings.redis_url or "", settings.redis_key_prefix),
         settings.read_rate_limit,
@@ -90,6 +99,7 @@ def create_app(settings: Settings) -> web.Application:
     register_socket_events(sio, app)
     add_routes(app)
     add_history_route(app)
+    add_admin_routes(app)
 
     if client is not None:
         app[STORE] = RedisLeaderboardStore(client, settings.redis_key_prefix)

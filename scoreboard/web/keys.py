@@ -10,6 +10,7 @@ from scoreboard.broker import UpdatePublisher
 from scoreboard.config import Settings
 from scoreboard.ledger.postgres import PostgresLedger
 from scoreboard.rate_limit import UserRateLimiter
+from scoreboard.rate_policy import RatePolicy
 from scoreboard.store import LeaderboardStore
 from scoreboard.submission import ScoreSubmission
 
@@ -19,6 +20,7 @@ SOCKETIO = web.AppKey("socketio", socketio.AsyncServer)
 STORE = web.AppKey("store", LeaderboardStore)
 PUBLISHER = web.AppKey("publisher", UpdatePublisher)
 SUBMISSION = web.AppKey("submission", ScoreSubmission)
+RATE_POLICY = web.AppKey("rate_policy", RatePolicy)
 LEDGER = web.AppKey("ledger", PostgresLedger)  # only with DATABASE_URL
 SCORE_RATE_LIMITER = web.AppKey("score_rate_limiter", UserRateLimiter)
 READ_RATE_LIMITER = web.AppKey("read_rate_limiter", UserRateLimiter)

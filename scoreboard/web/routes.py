@@ -12,6 +12,7 @@ from scoreboard.validation import parse_score_update
 from scoreboard.web import responses
 from scoreboard.web.demo import get_demo
 from scoreboard.web.keys import (
+    RATE_POLICY,
     READ_RATE_LIMITER,
     SCORE_RATE_LIMITER,
     SETTINGS,
@@ -28,7 +29,8 @@ async def post_score_update(request: web.Request) -> web.Response:
     """Queue an increment of the caller's own score; answer with the score it leads to."""
     app = request.app
     identity = await app[VERIFIER].authenticate_header(request.headers.get("Authorization"))
-    await app[SCORE_RATE_LIMITER].check(identity.subject)
+    limit = await app[RATE_POLICY].limit_for(identity.tier)
+    await app[SCORE_RATE_LIMITER].check(identity.subject, limit)
     body = parse_score_update(await request.read(), app[SETTINGS].max_score_increment)
     if body.user_id != identity.subject:
         raise Forbidden("A user can only update their own score")
@@ -40,7 +42,8 @@ async def post_score_update(request: web.Request) -> web.Response:
         else IdempotentRequest.from_header(key, body.user_id, body.score_increment)
     )
     update = ScoreUpdate.new(body.user_id, identity.username, body.score_increment)
-    accepted = await app[SUBMISSION].submit(update, idempotent)
+    priority = app[SETTINGS].priority_of(identity.tier)
+    accepted = await app[SUBMISSION].submit(update, idempotent, priority)
     return responses.success(
         {"message": "Score update queued", "newScore": accepted.new_score},
         headers={"Idempotent-Replayed": "true"} if accepted.replayed else None,

@@ -37,15 +37,6 @@ for i = 5, #ARGV, 5 do
   end
 end
 if applied == 0 then return {0, 0} end
-local rows = redis.call('ZRANGE', board, 0, tonumber(ARGV[3]) - 1, 'WITHSCORES')
-local top = {}
-for j = 1, #rows, 2 do
-  local user = string.sub(rows[j], 18)
-  -- Scores travel as strings: cjson would round them to 14 digits.
-  top[#top + 1] = {user, redis.call('HGET', names, user), string.format('%.0f', -tonumber(rows[j + 1]))}
-end
-local encoded = cjson.encode(top)
-if encoded == redis.call('GET', KEYS[6]) then return {applied, 0} end
-local version = redis.call('INCR', KEYS[5])
-redis.call('SET', KEYS[6], encoded)
+local version, encoded = publish_top(board, names, KEYS[5], KEYS[6], tonumber(ARGV[3]))
+if not version then return {applied, 0} end
 return {applied, version, encoded}

@@ -1,0 +1,123 @@
+"""/api/admin: acting on the board, the dead letters and the rate limits (role "admin" only)."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from aiohttp import web
+
+from scoreboard.auth import Identity
+from scoreboard.broadcast import LEADERBOARD_EVENT
+from scoreboard.broker.rabbitmq import DeadLetters
+from scoreboard.errors import Forbidden, InvalidRequest, NotFound
+from scoreboard.models import Leaderboard
+from scoreboard.rate_policy import validate_overrides
+from scoreboard.web import responses
+from scoreboard.web.keys import LEDGER, RATE_POLICY, SETTINGS, SOCKETIO, STORE, VERIFIER
+
+log = logging.getLogger("scoreboard.admin")
+
+MAX_DEAD_LETTERS_PER_CALL = 1000
+
+
+async def _admin(request: web.Request) -> Identity:
+    identity = await request.app[VERIFIER].authenticate_header(
+        request.headers.get("Authorization")
+    )
+    if not identity.is_admin:
+        raise Forbidden("This needs a token with role admin")
+    return identity
+
+
+def _audit(admin: Identity, action: str, detail: object) -> None:
+    log.info("admin %s: %s %s", admin.subject, action, json.dumps(detail))
+
+
+async def _take_off_board(request: web.Request, user_ids: list[str] | None) -> None:
+    """Record the removal in the ledger first (if any), then change the board and push it."""
+    admin = await _admin(request)
+    ledger = request.app.get(LEDGER)
+    if ledger is not None:
+        await ledger.record_removal(user_ids, admin.subject)
+    board = await request.app[STORE].remove_users(user_ids)
+    if board is not None:
+        await _broadcast(request.app, board)
+    _audit(admin, "reset board" if user_ids is None else "remove user", user_ids)
+
+
+async def _broadcast(app: web.Application, board: Leaderboard) -> None:
+    await app[SOCKETIO].emit(LEADERBOARD_EVENT, board.to_event_payload(), namespace="/")
+
+
+async def remove_user(request: web.Request) -> web.Response:
+    """Take one user off the board; their next update starts from 0."""
+    user_id = request.match_info["userId"]
+    await _take_off_board(request, [user_id])
+    return responses.success({"message": f"{user_id} removed from the board"})
+
+
+async def reset_board(request: web.Request) -> web.Response:
+    """Take everyone off the board."""
+    await _take_off_board(request, None)
+    return responses.success({"message": "Board reset"})
+
+
+def _dead_letters(request: web.Request) -> DeadLetters:
+    settings = request.app[SETTINGS]
+    if settings.rabbitmq_url is None:
+        raise NotFound("The single-process mode keeps no dead-letter queue")
+    return DeadLetters(settings.rabbitmq_url, settings.queue_name)
+
+
+def _limit(request: web.Request, default: int) -> int:
+    raw = request.query.get("limit", str(default))
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_DEAD_LETTERS_PER_CALL:
+        raise InvalidRequest(f"limit must be an integer from 1 to {MAX_DEAD_LETTERS_PER_CALL}")
+    return int(raw)
+
+
+async def list_dead_letters(request: web.Request) -> web.Response:
+    """The oldest dead letters (they stay in the queue)."""
+    await _admin(request)
+    letters = await _dead_letters(request).peek(_limit(request, 20))
+    return responses.success({"deadLetters": letters})
+
+
+async def replay_dead_letters(request: web.Request) -> web.Response:
+    """Send dead letters back to the update queue (those still invalid return to it)."""
+    admin = await _admin(request)
+    moved = await _dead_letters(request).replay(_limit(request, MAX_DEAD_LETTERS_PER_CALL))
+    _audit(admin, "replay dead letters", moved)
+    return responses.success({"message": f"{moved} dead letters replayed", "replayed": moved})
+
+
+async def get_rate_limits(request: web.Request) -> web.Response:
+    """The configured limits per tier and the runtime overrides in force."""
+    await _admin(request)
+    policy = request.app[RATE_POLICY]
+    return responses.success(
+        {"configured": policy.configured(), "overrides": await policy.overrides()}
+    )
+
+
+async def put_rate_limits(request: web.Request) -> web.Response:
+    """Replace the runtime overrides ({tier: limit}, "default" for everyone else; {} clears)."""
+    admin = await _admin(request)
+    try:
+        body = json.loads(await request.read())
+    except ValueError:
+        raise InvalidRequest("Request body must be valid JSON") from None
+    overrides = validate_overrides(body)
+    await request.app[RATE_POLICY].replace_overrides(overrides)
+    _audit(admin, "set rate limit overrides", overrides)
+    return responses.success({"message": "Rate limit overrides saved", "overrides": overrides})
+
+
+def add_admin_routes(app: web.Application) -> None:
+    app.router.add_delete("/api/admin/users/{userId}", remove_user)
+    app.router.add_post("/api/admin/board/reset", reset_board)
+    app.router.add_get("/api/admin/dead-letters", list_dead_letters)
+    app.router.add_post("/api/admin/dead-letters/replay", replay_dead_letters)
+    app.router.add_get("/api/admin/rate-limits", get_rate_limits)
+    app.router.add_put("/api/admin/rate-limits", put_rate_limits)
