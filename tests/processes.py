@@ -206,10 +206,11 @@ class Processes:
         env: Mapping[str, str],
         remove: Iterable[str] = (),
         timeout: float = START_TIMEOUT_SECONDS,
+        port: int | None = None,
     ) -> WebProcess:
-        """Start server.py on a free port and wait until /healthz answers."""
+        """Start server.py on `port` (default: a free one) and wait until /healthz answers."""
         name = self._next_name("web")
-        full_env = process_env({**env, "PORT": str(free_port())}, remove)
+        full_env = process_env({**env, "PORT": str(port or free_port())}, remove)
         web = WebProcess(name, full_env, self._log_dir / f"{name}.log")
         self._running.append(web)
         web.wait_until_healthy(timeout)

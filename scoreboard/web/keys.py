@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from weakref import WeakSet
+
+import redis.asyncio as redis
 import socketio
 from aiohttp import web
 
@@ -9,8 +12,10 @@ from scoreboard.auth import TokenVerifier
 from scoreboard.broker import UpdatePublisher
 from scoreboard.config import Settings
 from scoreboard.ledger.postgres import PostgresLedger
+from scoreboard.metrics import WebMetrics
 from scoreboard.rate_limit import UserRateLimiter
 from scoreboard.rate_policy import RatePolicy
+from scoreboard.readiness import ReadinessProbe
 from scoreboard.store import LeaderboardStore
 from scoreboard.submission import ScoreSubmission
 
@@ -26,3 +31,7 @@ SCORE_RATE_LIMITER = web.AppKey("score_rate_limiter", UserRateLimiter)
 READ_RATE_LIMITER = web.AppKey("read_rate_limiter", UserRateLimiter)
 # Set only in the single-process mode with a generated JWT_SECRET.
 DEMO_TOKEN = web.AppKey("demo_token", str)
+OPEN_WEBSOCKETS = web.AppKey("open_websockets", WeakSet)  # of web.WebSocketResponse
+REDIS = web.AppKey("redis", redis.Redis)  # distributed mode only
+METRICS = web.AppKey("metrics", WebMetrics)
+READINESS = web.AppKey("readiness", ReadinessProbe)

@@ -71,11 +71,13 @@ read the board; every connected Socket.IO client receives the live top {TOP_N}.
 
 Every error has the body `{{"status": "error", "message": "…"}}`; every success has
 `"status": "success"`. Every number is an integer no larger than 2^53−1, so it stays exact in
-JavaScript.
+JavaScript. A path not listed here is `404 Not found`, a method not listed for a path `405 Method
+not allowed` (with `Allow`), and an unexpected failure `500 Internal server error`, all in that
+error shape.
 
 **HTTPS.** Requests that did not arrive over HTTPS (directly or per `X-Forwarded-Proto`) are
 answered `308` to the `https://` URL for `GET` and `HEAD` and `403` for other methods, except
-`GET /healthz` and direct connections from the loopback address.
+`GET /healthz`, `/readyz`, `/metrics` and direct connections from the loopback address.
 
 {_socketio_description(socketio_path)}"""
 
@@ -165,7 +167,8 @@ def _components(settings: Settings) -> Schema:
                     "A JWT signed with a key the service trusts (JWT_SECRET: HS256, "
                     "JWT_PUBLIC_KEY or JWKS_URL: RS256 or ES256) with a `sub` (the user id) and, "
                     "unless JWT_REQUIRE_EXP=0, an `exp`. The board shows the `name` claim, else "
-                    "`preferred_username`, else `sub`."
+                    "`preferred_username`, else `sub`. A `tier` claim picks the write limit and "
+                    "queue priority; `role: admin` opens the admin endpoints."
                 ),
             }
         },
@@ -270,6 +273,34 @@ def _components(settings: Settings) -> Schema:
                 ["userId", "entries", "nextBefore"],
             ),
             "Health": _success({"message": {"const": "ok"}}, ["message"]),
+            "Readiness": {
+                "type": "object",
+                "required": ["status", "message", "mode", "services", "queues", "workers"],
+                "properties": {
+                    "status": {"enum": ["success", "error"]},
+                    "message": {"type": "string"},
+                    "mode": {"enum": ["distributed", "single-process"]},
+                    "services": {
+                        "type": "object",
+                        "description": "redis, rabbitmq and postgresql, as far as configured",
+                        "additionalProperties": {"enum": ["up", "down"]},
+                    },
+                    "queues": {
+                        "type": "object",
+                        "description": "Messages ready in `main` and `dead_letter`",
+                        "additionalProperties": {"type": ["integer", "null"]},
+                    },
+                    "workers": {
+                        "type": ["object", "null"],
+                        "description": "Workers with a current heartbeat; null when unknown",
+                        "required": ["alive", "list"],
+                        "properties": {
+                            "alive": {"type": "integer", "minimum": 0},
+                            "list": {"type": "array", "items": {"type": "object"}},
+                        },
+                    },
+                },
+            },
             "DemoToken": _success(
                 {
                     "userId": {"type": "string"},
@@ -311,6 +342,108 @@ def _components(settings: Settings) -> Schema:
                 },
             },
         },
+    }
+
+
+def _admin_operation(
+    summary: str, errors: Schema, parameters: list[Schema] | None = None
+) -> Schema:
+    return {
+        "tags": ["admin"],
+        "summary": summary,
+        "description": "Needs a token whose `role` claim is `admin`; the action is logged.",
+        "security": [{"bearerAuth": []}],
+        "parameters": parameters or [],
+        "responses": {
+            "401": _ref("responses", "Unauthorized"),
+            "403": _error("`This needs a token with role admin`"),
+            **errors,
+            "503": _ref("responses", "ServiceUnavailable"),
+        },
+    }
+
+
+def _admin_paths() -> Schema:
+    message = _success({"message": {"type": "string"}}, ["message"])
+    limits = {"type": "object", "additionalProperties": {"type": "string"}}
+    limit_query = {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "description": "Dead letters to act on",
+        "schema": _integer(1, 1000),
+    }
+    bad_limit = {"400": _error("`limit` is not an integer from 1 to 1000")}
+    no_queue = {"404": _error("The single-process mode keeps no dead-letter queue")}
+
+    remove = _admin_operation(
+        "Take a user off the board",
+        {},
+        [{"name": "userId", "in": "path", "required": True, "schema": {"type": "string"}}],
+    )
+    remove["responses"]["200"] = _json(message, "Removed; their next update starts from 0")
+    reset = _admin_operation("Take everyone off the board", {})
+    reset["responses"]["200"] = _json(message, "The board is empty")
+    peek = _admin_operation("The oldest dead letters", {**bad_limit, **no_queue}, [limit_query])
+    peek["responses"]["200"] = _json(
+        _success(
+            {
+                "deadLetters": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["messageId", "body", "reason", "signed"],
+                        "properties": {
+                            "messageId": {"type": ["string", "null"]},
+                            "body": {"type": "string", "maxLength": 2000},
+                            "reason": {"type": "string"},
+                            "signed": {"type": "boolean"},
+                        },
+                    },
+                }
+            },
+            ["deadLetters"],
+        ),
+        "They stay in the dead-letter queue",
+    )
+    replay = _admin_operation(
+        "Send dead letters back to the update queue", {**bad_limit, **no_queue}, [limit_query]
+    )
+    replay["responses"]["200"] = _json(
+        _success(
+            {"message": {"type": "string"}, "replayed": _integer(0, 1000)},
+            ["message", "replayed"],
+        ),
+        "How many moved",
+    )
+    read_limits = _admin_operation("The rate limits in force", {})
+    read_limits["responses"]["200"] = _json(
+        _success({"configured": limits, "overrides": limits}, ["configured", "overrides"]),
+        "Configured limits per tier (`default` for everyone else) and runtime overrides",
+    )
+    replace_limits = _admin_operation(
+        "Replace the runtime rate-limit overrides",
+        {"400": _error("The body is not a JSON object of tier to a limit such as `50/minute`")},
+    )
+    replace_limits["requestBody"] = {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": limits,
+                "example": {"free": "50/minute", "default": "20/minute"},
+            }
+        },
+    }
+    replace_limits["responses"]["200"] = _json(
+        _success({"message": {"type": "string"}, "overrides": limits}, ["message", "overrides"]),
+        "Saved; every web node applies them within 2 seconds",
+    )
+    return {
+        "/api/admin/users/{userId}": {"delete": remove},
+        "/api/admin/board/reset": {"post": reset},
+        "/api/admin/dead-letters": {"get": peek},
+        "/api/admin/dead-letters/replay": {"post": replay},
+        "/api/admin/rate-limits": {"get": read_limits, "put": replace_limits},
     }
 
 
@@ -400,7 +533,8 @@ def _paths(settings: Settings, max_body_bytes: int) -> Schema:
                 "description": (
                     "Answered 200 once the broker has confirmed the message; a worker applies "
                     "it a moment later. The body is parsed as JSON whatever its Content-Type. "
-                    f"Counts against `RATE_LIMIT` (now {settings.rate_limit})."
+                    "Counts against the limit of the token's `tier` (`RATE_LIMITS`, or an "
+                    f"admin's override), else `RATE_LIMIT` (now {settings.rate_limit})."
                 ),
                 "security": [{"bearerAuth": []}],
                 "parameters": [
@@ -498,6 +632,7 @@ def _paths(settings: Settings, max_body_bytes: int) -> Schema:
                 },
             }
         },
+        **_admin_paths(),
         "/api/openapi.json": {
             "get": {
                 "tags": ["meta"],
@@ -531,6 +666,36 @@ def _paths(settings: Settings, max_body_bytes: int) -> Schema:
                 "summary": "Liveness probe; plain HTTP allowed",
                 "security": [],
                 "responses": {"200": _json(_ref("schemas", "Health"), "The process serves")},
+            }
+        },
+        "/readyz": {
+            "get": {
+                "tags": ["meta"],
+                "summary": "Readiness probe: the backing services answer; plain HTTP allowed",
+                "description": (
+                    "Also lists the workers whose heartbeat is current. No worker is not an "
+                    "error: updates are still accepted and wait in the queue."
+                ),
+                "security": [],
+                "responses": {
+                    "200": _json(_ref("schemas", "Readiness"), "Every backing service answers"),
+                    "503": _json(_ref("schemas", "Readiness"), "`message` names the services down"),
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "tags": ["meta"],
+                "summary": "This node's Prometheus metrics; plain HTTP allowed",
+                "description": "When METRICS_TOKEN is set, send it as `Authorization: Bearer …`.",
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "Prometheus text format",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    },
+                    "401": _error("METRICS_TOKEN is set and was not sent"),
+                },
             }
         },
         "/": {
@@ -594,6 +759,7 @@ def openapi_document(settings: Settings) -> Schema:
             {"name": "scores", "description": "Posting scores and their history"},
             {"name": "board", "description": "Reading the board"},
             {"name": "meta", "description": "The service itself"},
+            {"name": "admin", "description": "Acting on the board and the limits (role admin)"},
             {"name": "page", "description": "The live page in the browser"},
         ],
         "paths": _paths(settings, MAX_BODY_BYTES),

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from scoreboard.auth import Identity
 from scoreboard.errors import Forbidden, NotFound
 from scoreboard.idempotency import IdempotentRequest
 from scoreboard.models import ScoreUpdate
+from scoreboard.request_ids import current_request_id
 from scoreboard.validation import parse_score_update
 from scoreboard.web import responses
 from scoreboard.web.demo import get_demo
@@ -41,7 +41,9 @@ async def post_score_update(request: web.Request) -> web.Response:
         if key is None
         else IdempotentRequest.from_header(key, body.user_id, body.score_increment)
     )
-    update = ScoreUpdate.new(body.user_id, identity.username, body.score_increment)
+    update = ScoreUpdate.new(
+        body.user_id, identity.username, body.score_increment, request_id=current_request_id()
+    )
     priority = app[SETTINGS].priority_of(identity.tier)
     accepted = await app[SUBMISSION].submit(update, idempotent, priority)
     return responses.success(
@@ -52,7 +54,7 @@ async def post_score_update(request: web.Request) -> web.Response:
 
 async def get_leaderboard(request: web.Request) -> web.Response:
     """A page of the board: `limit` users from rank `offset + 1` on, with version and total."""
-    await _reader(request)
+    await _admit_reader(request)
     query = parse_page_query(request.query)
     page = await request.app[STORE].board_page(query.offset, query.limit)
     return responses.success(page.to_json())
@@ -60,7 +62,7 @@ async def get_leaderboard(request: web.Request) -> web.Response:
 
 async def get_user_rank(request: web.Request) -> web.Response:
     """A user's rank and score with up to `around` neighbours on each side."""
-    await _reader(request)
+    await _admit_reader(request)
     user_id = parse_user_id(request.match_info["userId"])
     around = parse_around(request.query)
     standing = await request.app[STORE].user_rank(user_id, around)
@@ -69,12 +71,11 @@ async def get_user_rank(request: web.Request) -> web.Response:
     return responses.success(standing.to_json())
 
 
-async def _reader(request: web.Request) -> Identity:
+async def _admit_reader(request: web.Request) -> None:
     """Any valid token may read; each reader has their own READ_RATE_LIMIT."""
     app = request.app
     identity = await app[VERIFIER].authenticate_header(request.headers.get("Authorization"))
     await app[READ_RATE_LIMITER].check(identity.subject)
-    return identity
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -34,7 +34,8 @@
     stopWatching();
     showConnection("connecting", "Connecting…");
     let connectedBefore = false;
-    const current = io({ path: SOCKET_PATH, auth: { token } });
+    // forceNew: a new token gets a connection of its own, not the previous one's manager.
+    const current = io({ path: SOCKET_PATH, auth: { token }, forceNew: true });
     socket = current;
     current.on("connect", () => {
       // Each connection opens with the server's current board, which counts even when its
