@@ -15,6 +15,12 @@ class Emitter(Protocol):
     async def emit(self, event: str, data: Any, namespace: str | None = None) -> Any: ...
 
 
+class TopTenPusher(Protocol):
+    """Anything that pushes a new top 10 to clients: a Broadcaster, or one that paces it."""
+
+    async def broadcast_top10(self, board: Leaderboard) -> None: ...
+
+
 class Broadcaster:
     """Emits `leaderboardUpdate` to every client in the default namespace."""
 

@@ -18,6 +18,7 @@ MIN_JWT_SECRET_LENGTH = 32  # RFC 7518 §3.2: an HS256 key has at least 256 bits
 MAX_SAFE_INTEGER = 2**53 - 1  # Number.MAX_SAFE_INTEGER: scores stay exact in JavaScript
 MAX_PRIORITY = 9  # RabbitMQ's x-max-priority: a few levels cost little, many cost memory and CPU
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+DEFAULT_METRICS_PORT = 9464  # not 9100: node_exporter, often on the same host, has that one
 
 
 class Mode(Enum):
@@ -61,8 +62,12 @@ class Settings:
     redis_key_prefix: str = "scoreboard:"
     queue_name: str = "scoreboard.updates"
     worker_prefetch: int = 100
+    broadcast_hz: float = 10.0  # 0: push every change at once
     queue_signing_key: Secret | None = None
     log_level: str = "INFO"
+    log_format: str = "text"  # or "json"; json by default on Heroku-style platforms (DYNO set)
+    metrics_port: int = DEFAULT_METRICS_PORT  # the worker's /metrics; 0: none
+    metrics_token: Secret | None = None  # when set, /metrics needs `Authorization: Bearer <it>`
     force_https: bool = True
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
@@ -152,10 +157,18 @@ class Settings:
             redis_key_prefix=reader.text("REDIS_KEY_PREFIX") or "scoreboard:",
             queue_name=reader.text("QUEUE_NAME") or "scoreboard.updates",
             worker_prefetch=reader.integer("WORKER_PREFETCH", default=100, low=1, high=10_000),
+            broadcast_hz=reader.decimal("BROADCAST_HZ", default=10.0, low=0.0, high=1000.0),
             queue_signing_key=reader.secret("QUEUE_SIGNING_KEY", min_length=32),
             log_level=reader.choice(
                 "LOG_LEVEL", default="INFO", choices={"DEBUG", "INFO", "WARNING", "ERROR"}
             ),
+            log_format=reader.choice(
+                "LOG_FORMAT", default="JSON" if "DYNO" in env else "TEXT", choices={"JSON", "TEXT"}
+            ).lower(),
+            metrics_port=reader.integer(
+                "METRICS_PORT", default=DEFAULT_METRICS_PORT, low=0, high=65535
+            ),
+            metrics_token=reader.secret("METRICS_TOKEN", min_length=16),
             force_https=reader.flag("FORCE_HTTPS", default=True),
             tls_cert_file=tls_cert_file,
             tls_key_file=tls_key_file,
@@ -191,6 +204,18 @@ class _EnvReader:
             raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
         if not low <= value <= high:
             raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+        return value
+
+    def decimal(self, name: str, *, default: float, low: float, high: float) -> float:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+        if not low <= value <= high:
+            raise ConfigError(f"{name} must be between {low:g} and {high:g}, got {raw}")
         return value
 
     def url(self, name: str, *, schemes: set[str]) -> str | None:

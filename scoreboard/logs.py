@@ -1,18 +1,74 @@
-"""Logging to stdout, one line per event."""
+"""Logging to stdout, one line per event: readable text, or JSON for log platforms."""
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from scoreboard.request_ids import current_request_id
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+# What every LogRecord has; anything else on a record came from `extra=` and goes into the JSON.
+_RECORD_ATTRIBUTES = logging.LogRecord("", 0, "", 0, "", (), None).__dict__.keys()
+_STANDARD_ATTRIBUTES = {*_RECORD_ATTRIBUTES, "message", "asctime", "taskName", "request_id"}
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        stream=sys.stdout,
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        force=True,
-    )
+class RequestIdFilter(logging.Filter):
+    """Gives every record the current request id, unless the caller passed one in `extra`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "request_id", None) is None:
+            record.request_id = current_request_id()
+        return True
+
+
+class TextFormatter(logging.Formatter):
+    """`time LEVEL logger message`, then ` request_id=…` when the line belongs to a request."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        request_id = getattr(record, "request_id", None)
+        if request_id is None:
+            return line
+        # A traceback spans lines: the id goes on the first one, with the message.
+        first, newline, rest = line.partition("\n")
+        return f"{first} request_id={request_id}{newline}{rest}"
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, request_id and any extras."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        request_id = getattr(record, "request_id", None)
+        if request_id is not None:
+            entry["request_id"] = request_id
+        for name, value in record.__dict__.items():
+            if name not in _STANDARD_ATTRIBUTES and not name.startswith("_"):
+                entry[name] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(level: str, log_format: str = "text") -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    logging.basicConfig(level=level, handlers=[handler], force=True)
     # aio-pika and engineio are chatty at INFO; their warnings still show.
     for name in ("aio_pika", "aiormq", "engineio.server", "socketio.server"):
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))

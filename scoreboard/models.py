@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scoreboard.errors import PoisonMessage
+from scoreboard.request_ids import acceptable_request_id
 
 MESSAGE_FORMAT_VERSION = 1
 TOP_N = 10
@@ -23,29 +24,33 @@ class ScoreUpdate:
     username: str
     increment: int
     accepted_at: float
+    request_id: str | None = None  # the HTTP request that queued it, for the worker's logs
 
     @classmethod
-    def new(cls, user_id: str, username: str, increment: int) -> ScoreUpdate:
+    def new(
+        cls, user_id: str, username: str, increment: int, request_id: str | None = None
+    ) -> ScoreUpdate:
         return cls(
             message_id=uuid.uuid4().hex,
             user_id=user_id,
             username=username,
             increment=increment,
             accepted_at=time.time(),
+            request_id=request_id,
         )
 
     def to_message(self) -> bytes:
-        return json.dumps(
-            {
-                "v": MESSAGE_FORMAT_VERSION,
-                "id": self.message_id,
-                "userId": self.user_id,
-                "username": self.username,
-                "increment": self.increment,
-                "acceptedAt": self.accepted_at,
-            },
-            separators=(",", ":"),
-        ).encode()
+        message: dict[str, Any] = {
+            "v": MESSAGE_FORMAT_VERSION,
+            "id": self.message_id,
+            "userId": self.user_id,
+            "username": self.username,
+            "increment": self.increment,
+            "acceptedAt": self.accepted_at,
+        }
+        if self.request_id is not None:
+            message["requestId"] = self.request_id
+        return json.dumps(message, separators=(",", ":")).encode()
 
     @classmethod
     def from_message(cls, body: bytes) -> ScoreUpdate:
@@ -70,7 +75,9 @@ class ScoreUpdate:
             and isinstance(accepted_at, (int, float))
         ):
             raise PoisonMessage("score update message with missing or mistyped fields")
-        return cls(message_id, user_id, username, increment, float(accepted_at))
+        # Optional and only for tracing: a message without a usable one is still applied.
+        request_id = acceptable_request_id(data.get("requestId"))
+        return cls(message_id, user_id, username, increment, float(accepted_at), request_id)
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from scoreboard.broker import UpdatePublisher
 from scoreboard.config import MAX_SAFE_INTEGER
 from scoreboard.errors import QueueUnavailable, StoreUnavailable
 from scoreboard.idempotency import IdempotencyRecords, IdempotentRequest
+from scoreboard.metrics import Metrics
 from scoreboard.models import ScoreUpdate
 from scoreboard.store import LeaderboardStore
 
@@ -27,11 +31,17 @@ class ScoreSubmission:
     """The write path of the web process, the same in both modes."""
 
     def __init__(
-        self, store: LeaderboardStore, publisher: UpdatePublisher, records: IdempotencyRecords
+        self,
+        store: LeaderboardStore,
+        publisher: UpdatePublisher,
+        records: IdempotencyRecords,
+        metrics: Metrics | None = None,
     ) -> None:
         self._store = store
         self._publisher = publisher
         self._records = records
+        self._metrics = metrics
+        self._one_per_user = _PerUserLocks()
 
     async def submit(
         self,
@@ -58,11 +68,37 @@ class ScoreSubmission:
         return Accepted(new_score)
 
     async def _queue(self, update: ScoreUpdate, priority: int) -> int:
-        new_score = await self._store.reserve(update, MAX_SAFE_INTEGER)
-        try:
-            await self._publisher.publish(update, priority)
-        except QueueUnavailable:
-            # The broker may or may not hold the message; release() settles it either way.
-            if await self._store.release(update):
-                raise
+        # One update per user in flight on this node: should its publish fail and be cancelled,
+        # no later answer for that user has counted it in its newScore.
+        async with self._one_per_user.hold(update.user_id):
+            new_score = await self._store.reserve(update, MAX_SAFE_INTEGER)
+            try:
+                await self._publisher.publish(update, priority)
+            except QueueUnavailable:
+                # The broker may or may not hold the message; release() settles it either way.
+                if await self._store.release(update):
+                    raise
+        if self._metrics is not None:
+            self._metrics.updates_accepted.inc()
         return new_score
+
+
+class _PerUserLocks:
+    """A lock per user, kept only while someone holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, user_id: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(user_id, (asyncio.Lock(), 0))
+        self._locks[user_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[user_id]
+            if users == 1:
+                del self._locks[user_id]
+            else:
+                self._locks[user_id] = (lock, users - 1)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
 import tempfile
 import time
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 

@@ -77,6 +77,12 @@ class PostgresLedger:
     async def close(self) -> None:
         await self._pool.close()
 
+    async def ping(self, timeout: float) -> None:
+        """Raise LedgerUnavailable unless PostgreSQL answers within `timeout` seconds."""
+        async with _postgres_errors_as_unavailable():
+            async with self._pool.acquire(timeout=timeout) as connection:
+                await connection.fetchval("SELECT 1", timeout=timeout)
+
     async def record(self, updates: Sequence[ScoreUpdate]) -> list[int]:
         """Record the updates not recorded yet; return each update's entry id, in order.
 

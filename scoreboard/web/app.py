@@ -16,9 +16,11 @@ from scoreboard.auth import TokenVerifier
 from scoreboard.broadcast import Broadcaster
 from scoreboard.broker.in_process import InProcessQueue
 from scoreboard.broker.rabbitmq import RabbitPublisher
+from scoreboard.coalescing import CoalescingBroadcaster, LocalEmitSlot, paced
 from scoreboard.config import Settings
 from scoreboard.idempotency import MemoryIdempotencyRecords, RedisIdempotencyRecords
 from scoreboard.ledger.postgres import PostgresLedger
+from scoreboard.metrics import MeasuredEmitter
 from scoreboard.rate_limit import UserRateLimiter, rate_limit_storage
 from scoreboard.rate_policy import MemoryOverrideStore, RatePolicy, RedisOverrideStore
 from scoreboard.signing import message_signer
@@ -31,9 +33,11 @@ from scoreboard.web.history import add_history_route
 from scoreboard.web.keys import (
     DEMO_TOKEN,
     LEDGER,
+    METRICS,
     PUBLISHER,
     RATE_POLICY,
     READ_RATE_LIMITER,
+    REDIS,
     SCORE_RATE_LIMITER,
     SETTINGS,
     SOCKETIO,
@@ -42,6 +46,9 @@ from scoreboard.web.keys import (
     VERIFIER,
 )
 from scoreboard.web.middlewares import error_middleware
+from scoreboard.web.open_websockets import close_websockets_on_shutdown
+from scoreboard.web.ops_routes import add_operations
+from scoreboard.web.request_tracking import track_requests
 from scoreboard.web.routes import add_routes
 from scoreboard.web.security import require_https, same_origin, security_headers
 from scoreboard.web.socket_events import register_socket_events
@@ -56,9 +63,10 @@ MAX_SOCKET_MESSAGE_BYTES = 4 * 1024  # clients send only the connect packet with
 
 def create_app(settings: Settings) -> web.Application:
     """Build the web application; connections open on start-up and close on clean-up."""
-    # Outermost first: the security headers go on every response, errors and refusals included.
+    # Outermost first: the security headers go on every response, errors and refusals included;
+    # track_requests outside them all, so it counts and logs each request as finally answered.
     app = web.Application(
-        middlewares=[security_headers, error_middleware, require_https],
+        middlewares=[track_requests, security_headers, error_middleware, require_https],
         client_max_size=MAX_BODY_BYTES,
     )
     app[SETTINGS] = settings
@@ -100,8 +108,10 @@ def create_app(settings: Settings) -> web.Application:
     add_routes(app)
     add_history_route(app)
     add_admin_routes(app)
+    add_operations(app)
 
     if client is not None:
+        app[REDIS] = client
         app[STORE] = RedisLeaderboardStore(client, settings.redis_key_prefix)
         app.cleanup_ctx.append(partial(_redis_and_rabbitmq, client))
         if settings.keeps_ledger:
@@ -110,6 +120,7 @@ def create_app(settings: Settings) -> web.Application:
         app.cleanup_ctx.append(_in_process_queue_and_worker)
     app.cleanup_ctx.append(_socketio_manager)
     app.on_shutdown.append(_disconnect_socket_clients)
+    close_websockets_on_shutdown(app)  # after the Engine.IO close above: then the transports
     return app
 
 
@@ -131,7 +142,10 @@ async def _redis_and_rabbitmq(client: redis.Redis, app: web.Application) -> Asyn
     await publisher.start()
     app[PUBLISHER] = publisher
     app[SUBMISSION] = ScoreSubmission(
-        app[STORE], publisher, RedisIdempotencyRecords(client, settings.redis_key_prefix)
+        app[STORE],
+        publisher,
+        RedisIdempotencyRecords(client, settings.redis_key_prefix),
+        app[METRICS],
     )
     yield
     await publisher.close()
@@ -143,12 +157,22 @@ async def _in_process_queue_and_worker(app: web.Application) -> AsyncIterator[No
     store = MemoryLeaderboardStore()
     app[STORE] = store
     app[PUBLISHER] = queue
-    app[SUBMISSION] = ScoreSubmission(store, queue, MemoryIdempotencyRecords())
+    metrics = app[METRICS]
+    app[SUBMISSION] = ScoreSubmission(store, queue, MemoryIdempotencyRecords(), metrics)
     stats = ApplyStats()
-    worker = asyncio.create_task(apply_batches(queue, store, Broadcaster(app[SOCKETIO]), stats))
+    metrics.count_dead_letters(lambda: stats.dead_lettered)
+    broadcaster = paced(
+        Broadcaster(MeasuredEmitter(app[SOCKETIO], metrics)),
+        store.leaderboard,
+        LocalEmitSlot(),
+        app[SETTINGS].broadcast_hz,
+    )
+    worker = asyncio.create_task(apply_batches(queue, store, broadcaster, stats, metrics=metrics))
     yield
     await queue.stop()
     await worker
+    if isinstance(broadcaster, CoalescingBroadcaster):
+        await broadcaster.close()
     log.info("in-process worker stopped: %s", stats.summary())
 
 

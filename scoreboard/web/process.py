@@ -6,6 +6,7 @@ import logging
 import ssl
 import sys
 
+import uvloop
 from aiohttp import web
 
 from scoreboard.config import Mode, Settings
@@ -25,7 +26,7 @@ def main() -> None:
         settings = Settings.from_env()
     except ConfigError as exc:
         sys.exit(f"configuration error: {exc}")
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     try:
         ssl_context = tls_context(settings)
     except ConfigError as exc:
@@ -60,6 +61,7 @@ def main() -> None:
         access_log=None,
         # In-flight requests get this long after SIGTERM; the platform's SIGKILL comes at 30 s.
         shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS,
+        loop=uvloop.new_event_loop(),  # a faster event loop for the same asyncio code
     )
 
 

@@ -22,8 +22,9 @@ BROWSER_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Content-Security-Policy": API_CONTENT_SECURITY_POLICY,
 }
-# Platform health checks probe the process over plain HTTP from inside the network.
-PLAIN_HTTP_PATHS = frozenset({"/healthz"})
+# Platform health checks and Prometheus reach the process over plain HTTP from inside the
+# network; none of these answers holds user data (and METRICS_TOKEN can guard /metrics).
+PLAIN_HTTP_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 _HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?")
 
 

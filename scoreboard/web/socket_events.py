@@ -35,6 +35,7 @@ def register_socket_events(sio: socketio.AsyncServer, app: web.Application) -> N
         except StoreUnavailable:
             log.warning("no snapshot for %s: store unavailable", sid)
             return
-        await sio.emit(LEADERBOARD_EVENT, board.to_event_payload(), to=sid)
+        # The client is on this node: no need to go through the Redis channel of all nodes.
+        await sio.emit(LEADERBOARD_EVENT, board.to_event_payload(), to=sid, ignore_queue=True)
 
     sio.on("connect", connect)

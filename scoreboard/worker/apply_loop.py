@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scoreboard.broadcast import Broadcaster
+from scoreboard.broadcast import TopTenPusher
 from scoreboard.broker import Delivery, UpdateConsumer
 from scoreboard.errors import BoardOutOfSync
 from scoreboard.ledger.postgres import PostgresLedger
 from scoreboard.ledger.rebuild import ensure_board_matches_ledger
+from scoreboard.metrics import Metrics
 from scoreboard.models import Leaderboard
+from scoreboard.request_ids import bound_request_id
 from scoreboard.retry import until_available
 from scoreboard.store import LeaderboardStore
 from scoreboard.store.redis_store import RedisLeaderboardStore
@@ -28,6 +31,7 @@ class ApplyStats:
     updates: int = 0
     broadcasts: int = 0
     dead_lettered: int = 0
+    last_batch_at: float | None = None  # wall clock, for the heartbeat
 
     def summary(self) -> str:
         return (
@@ -47,19 +51,23 @@ class Ledgered:
 async def apply_batches(
     consumer: UpdateConsumer,
     store: LeaderboardStore,
-    broadcaster: Broadcaster,
+    broadcaster: TopTenPusher,
     stats: ApplyStats,
     redeliveries: RedeliveryCounter | None = None,
     ledgered: Ledgered | None = None,
+    metrics: Metrics | None = None,
 ) -> None:
     """Run until the consumer stops; acknowledge an update only once recorded and applied."""
-    applier = _BatchApplier(store, broadcaster, stats, ledgered)
+    applier = _BatchApplier(store, broadcaster, stats, ledgered, metrics)
     async for batch in consumer.batches():
         if redeliveries is not None:
             batch = await _set_aside_repeat_offenders(batch, redeliveries, stats)
         board = await applier.apply(batch)
         stats.batches += 1
+        stats.last_batch_at = time.time()
         if board is not None:
+            if metrics is not None and batch:
+                metrics.board_changed(max(d.update.accepted_at for d in batch))
             await applier.broadcast(board)
 
 
@@ -67,14 +75,16 @@ class _BatchApplier:
     def __init__(
         self,
         store: LeaderboardStore,
-        broadcaster: Broadcaster,
+        broadcaster: TopTenPusher,
         stats: ApplyStats,
         ledgered: Ledgered | None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._store = store
         self._broadcaster = broadcaster
         self._stats = stats
         self._ledgered = ledgered
+        self._metrics = metrics
 
     async def apply(self, batch: Sequence[Delivery]) -> Leaderboard | None:
         """Record, apply and ack the batch; if refused, isolate and dead-letter the culprits."""
@@ -84,8 +94,9 @@ class _BatchApplier:
             board = await self._record_and_apply(batch)
         except Exception:
             if len(batch) == 1:
-                log.exception("update %s cannot be applied", batch[0].update.message_id)
-                await batch[0].dead_letter()
+                with bound_request_id(batch[0].update.request_id):
+                    log.exception("update %s cannot be applied", batch[0].update.message_id)
+                    await batch[0].dead_letter()
                 self._stats.dead_lettered += 1
                 return None
             log.warning("a batch of %d was refused; applying its updates one by one", len(batch))
@@ -94,6 +105,9 @@ class _BatchApplier:
         for delivery in batch:
             await delivery.ack()
         self._stats.updates += len(batch)
+        _log_applied(batch)
+        if self._metrics is not None:
+            self._metrics.observe_applied([d.update for d in batch])
         return board
 
     async def _record_and_apply(self, batch: Sequence[Delivery]) -> Leaderboard | None:
@@ -128,9 +142,23 @@ async def _set_aside_repeat_offenders(
     kept = []
     for delivery in batch:
         if delivery.update.message_id in exhausted:
-            log.error("update %s was redelivered too often", delivery.update.message_id)
-            await delivery.dead_letter()
+            with bound_request_id(delivery.update.request_id):
+                log.error("update %s was redelivered too often", delivery.update.message_id)
+                await delivery.dead_letter()
             stats.dead_lettered += 1
         else:
             kept.append(delivery)
     return kept
+
+
+def _log_applied(batch: Sequence[Delivery]) -> None:
+    """One line per update, with the id of the request that queued it."""
+    for delivery in batch:
+        update = delivery.update
+        log.info(
+            "applied update %s: %s +%d",
+            update.message_id,
+            update.user_id,
+            update.increment,
+            extra={"request_id": update.request_id, "message_id": update.message_id},
+        )

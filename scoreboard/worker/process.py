@@ -6,22 +6,28 @@ import asyncio
 import logging
 import signal
 import sys
+import time
 from collections.abc import Awaitable
 
 import redis.asyncio as redis
 import socketio
+import uvloop
 
 from scoreboard.broadcast import Broadcaster
 from scoreboard.broker.rabbitmq import RabbitConsumer
+from scoreboard.coalescing import CoalescingBroadcaster, RedisEmitSlot, paced
 from scoreboard.config import Mode, Settings
 from scoreboard.errors import ConfigError
 from scoreboard.ledger.postgres import PostgresLedger
 from scoreboard.ledger.rebuild import ensure_board_matches_ledger
 from scoreboard.logs import configure_logging
+from scoreboard.metrics import MeasuredEmitter, Metrics
 from scoreboard.retry import until_available
 from scoreboard.signing import message_signer
 from scoreboard.store.redis_store import RedisLeaderboardStore
 from scoreboard.worker.apply_loop import ApplyStats, Ledgered, apply_batches
+from scoreboard.worker.heartbeat import Heartbeat, WorkerBeat, WorkerIdentity, WorkerRegistry
+from scoreboard.worker.metrics_server import MetricsServer
 from scoreboard.worker.redeliveries import RedeliveryCounter
 
 log = logging.getLogger("scoreboard.worker")
@@ -50,6 +56,28 @@ async def run_worker(settings: Settings) -> ApplyStats:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    metrics = Metrics()
+    metrics.count_dead_letters(lambda: stats.dead_lettered + consumer.dead_lettered)
+    metrics_server = MetricsServer(metrics, settings.metrics_port, settings.metrics_token)
+    await metrics_server.start()
+    identity = WorkerIdentity.of_this_process()
+    state = "starting"
+
+    def describe() -> WorkerBeat:
+        return WorkerBeat(
+            worker_id=identity.worker_id,
+            name=identity.name,
+            pid=identity.pid,
+            state="stopping" if stop.is_set() else state,
+            started_at=identity.started_at,
+            beat_at=time.time(),
+            last_batch_at=stats.last_batch_at,
+            updates=stats.updates,
+            dead_lettered=stats.dead_lettered + consumer.dead_lettered,
+        )
+
+    heartbeat = Heartbeat(WorkerRegistry(client, settings.redis_key_prefix), describe)
+    heartbeat.start()
 
     ledgered: Ledgered | None = None
 
@@ -64,7 +92,12 @@ async def run_worker(settings: Settings) -> ApplyStats:
                 await broadcaster.broadcast_top10(rebuilt)
         await consumer.start()
 
-    broadcaster = Broadcaster(emitter)
+    broadcaster = paced(
+        Broadcaster(MeasuredEmitter(emitter, metrics)),
+        store.leaderboard,
+        RedisEmitSlot(client, settings.redis_key_prefix),
+        settings.broadcast_hz,
+    )
     if await _first_or_stop(start_up(), stop):
         log.info(
             "worker consuming queue %r (prefetch %d%s)",
@@ -72,9 +105,11 @@ async def run_worker(settings: Settings) -> ApplyStats:
             settings.worker_prefetch,
             ", ledger in PostgreSQL" if ledgered else "",
         )
+        state = "consuming"
+        heartbeat.refresh()
         redeliveries = RedeliveryCounter(client, settings.redis_key_prefix)
         applying = asyncio.create_task(
-            apply_batches(consumer, store, broadcaster, stats, redeliveries, ledgered)
+            apply_batches(consumer, store, broadcaster, stats, redeliveries, ledgered, metrics)
         )
         await _first_or_stop(asyncio.shield(applying), stop)
         await consumer.stop()
@@ -82,9 +117,13 @@ async def run_worker(settings: Settings) -> ApplyStats:
             await asyncio.wait_for(applying, DRAIN_TIMEOUT_SECONDS)
         except TimeoutError:
             log.warning("drain timed out; unacknowledged messages return to the queue")
+    if isinstance(broadcaster, CoalescingBroadcaster):
+        await broadcaster.close()  # the last change reaches clients before the worker goes
     await consumer.close()
     if ledgered is not None:
         await ledgered.ledger.close()
+    await heartbeat.stop()
+    await metrics_server.stop()
     await client.aclose()
     if emitter.redis is not None:  # the write-only manager connects on its first emit
         await emitter.redis.aclose()
@@ -111,10 +150,10 @@ def main() -> None:
         settings = Settings.from_env()
     except ConfigError as exc:
         sys.exit(f"configuration error: {exc}")
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     if settings.mode is Mode.SINGLE_PROCESS:
         sys.exit(
             "worker.py needs REDIS_URL and RABBITMQ_URL; without them `python server.py` "
             "runs the worker loop in its own process"
         )
-    asyncio.run(run_worker(settings))
+    uvloop.run(run_worker(settings))

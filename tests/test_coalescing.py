@@ -1,0 +1,77 @@
+"""Pacing broadcasts: at most BROADCAST_HZ pushes a second, yet the newest board always goes out."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import redis.asyncio as redis
+
+from scoreboard.broadcast import Broadcaster
+from scoreboard.coalescing import CoalescingBroadcaster, LocalEmitSlot, RedisEmitSlot, paced
+from scoreboard.models import ScoreUpdate
+from scoreboard.store.memory_store import MemoryLeaderboardStore
+from scoreboard.store.redis_store import RedisLeaderboardStore
+from tests.conftest import REDIS_URL
+
+
+class RecordingEmitter:
+    def __init__(self) -> None:
+        self.sent: list[tuple[float, dict[str, Any]]] = []
+
+    async def emit(self, event: str, data: Any, namespace: str | None = None) -> None:
+        self.sent.append((time.monotonic(), data))
+
+
+async def hammer(store, pusher, user: str, changes: int, seconds: float) -> None:
+    """Apply `changes` score changes over `seconds`, announcing each one."""
+    for _ in range(changes):
+        board = await store.apply([ScoreUpdate.new(user, user, 1)])
+        if board is not None:
+            await pusher.broadcast_top10(board)
+        await asyncio.sleep(seconds / changes)
+
+
+async def test_many_changes_make_few_pushes_and_the_last_one_is_the_newest():
+    store, emitter = MemoryLeaderboardStore(), RecordingEmitter()
+    pusher = CoalescingBroadcaster(Broadcaster(emitter), store.leaderboard, LocalEmitSlot(), hz=10)
+    started = time.monotonic()
+    await hammer(store, pusher, "alice", changes=200, seconds=1.0)
+    await pusher.close()
+    elapsed = time.monotonic() - started
+    assert len(emitter.sent) <= elapsed * 10 + 2
+    assert emitter.sent[-1][1] == (await store.leaderboard()).to_event_payload()
+    gaps = [b - a for (a, _), (b, _) in zip(emitter.sent, emitter.sent[1:], strict=False)]
+    assert min(gaps) >= 0.09  # never two pushes within one period
+    versions = [data["version"] for _, data in emitter.sent]
+    assert versions == sorted(set(versions))
+
+
+async def test_two_workers_share_one_rate_through_redis(namespace):
+    client = redis.from_url(REDIS_URL)
+    store = RedisLeaderboardStore(client, f"{namespace}:")
+    emitter = RecordingEmitter()  # one channel to the clients, as with Redis pub/sub
+    workers = [
+        CoalescingBroadcaster(
+            Broadcaster(emitter), store.leaderboard, RedisEmitSlot(client, f"{namespace}:"), hz=5
+        )
+        for _ in range(2)
+    ]
+    started = time.monotonic()
+    await asyncio.gather(
+        hammer(store, workers[0], "ann", changes=60, seconds=1.5),
+        hammer(store, workers[1], "bob", changes=60, seconds=1.5),
+    )
+    for worker in workers:
+        await worker.close()
+    elapsed = time.monotonic() - started
+    assert len(emitter.sent) <= elapsed * 5 + 3
+    newest = (await store.leaderboard()).to_event_payload()
+    assert max((data for _, data in emitter.sent), key=lambda d: d["version"]) == newest
+    await client.aclose()
+
+
+async def test_zero_hz_pushes_every_change():
+    plain = Broadcaster(RecordingEmitter())
+    assert paced(plain, MemoryLeaderboardStore().leaderboard, LocalEmitSlot(), 0) is plain

@@ -1,0 +1,51 @@
+"""The write path's bookkeeping: a refused update never counts in another answer's newScore."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from scoreboard.errors import QueueUnavailable
+from scoreboard.idempotency import MemoryIdempotencyRecords
+from scoreboard.models import ScoreUpdate
+from scoreboard.store.memory_store import MemoryLeaderboardStore
+from scoreboard.submission import ScoreSubmission
+
+
+class FirstPublishFails:
+    """A queue whose first publish fails after a while, as when the broker drops a confirm."""
+
+    def __init__(self) -> None:
+        self.published: list[ScoreUpdate] = []
+        self.failed = False
+
+    async def publish(self, update: ScoreUpdate, priority: int = 0) -> None:
+        if not self.failed:
+            self.failed = True
+            await asyncio.sleep(0.05)
+            raise QueueUnavailable()
+        self.published.append(update)
+
+
+async def test_a_concurrent_answer_does_not_count_an_update_that_failed():
+    store, queue = MemoryLeaderboardStore(), FirstPublishFails()
+    submission = ScoreSubmission(store, queue, MemoryIdempotencyRecords())
+    failing = asyncio.create_task(submission.submit(ScoreUpdate.new("alice", "Alice", 5)))
+    await asyncio.sleep(0.01)  # the +5 is reserved and waiting for its confirm
+    accepted = await submission.submit(ScoreUpdate.new("alice", "Alice", 1))
+    with pytest.raises(QueueUnavailable):
+        await failing
+    assert accepted.new_score == 1
+    assert [u.increment for u in queue.published] == [1]
+
+
+async def test_other_users_are_not_held_up():
+    store, queue = MemoryLeaderboardStore(), FirstPublishFails()
+    submission = ScoreSubmission(store, queue, MemoryIdempotencyRecords())
+    failing = asyncio.create_task(submission.submit(ScoreUpdate.new("alice", "Alice", 5)))
+    await asyncio.sleep(0.01)
+    accepted = await asyncio.wait_for(submission.submit(ScoreUpdate.new("bob", "Bob", 2)), 0.04)
+    assert accepted.new_score == 2
+    with pytest.raises(QueueUnavailable):
+        await failing
