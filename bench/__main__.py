@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from bench import rebuild
+from bench import load, rebuild
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     commands = parser.add_subparsers(dest="command", required=True)
     rebuild.add_parser(commands)
+    load.add_parser(commands)
     args = parser.parse_args()
     args.run(args)
 

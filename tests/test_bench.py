@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 
-from tests.conftest import DATABASE_URL, REDIS_URL
-from tests.processes import PROJECT_ROOT
+from tests.conftest import DATABASE_URL, JWT_SECRET, REDIS_URL
+from tests.processes import PROJECT_ROOT, Processes, free_port
 
 
 def test_rebuild_benchmark_reports_its_figures_and_cleans_up():
@@ -36,3 +39,93 @@ def test_rebuild_benchmark_reports_its_figures_and_cleans_up():
     assert figures["ledger_rows"] == 1500
     assert figures["users"] == 40
     assert figures["rebuild_seconds"] > 0
+
+
+def run_load(*arguments: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bench", "load", *arguments],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_load_tool_reports_exact_scores_latency_and_freshness(tmp_path, env):
+    env = {**env, "RATE_LIMIT": "1000000/minute"}
+    with Processes(tmp_path) as processes:
+        [web] = processes.start_distributed(env)
+        completed = run_load(
+            *("--url", web.url, "--clients", "20", "--rate", "100", "--duration", "3"),
+            *("--users", "5", "--client-processes", "2", "--sender-processes", "1"),
+            *("--jwt-secret", JWT_SECRET, "--redis-url", REDIS_URL),
+            *("--redis-key-prefix", env["REDIS_KEY_PREFIX"], "--server-pid", str(web.pid)),
+        )
+        refused = run_load("--url", web.url, "--duration", "1", "--jwt-secret", "x" * 40)
+    assert completed.returncode == 0, completed.stderr
+    figures = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert figures["sent"] == 300
+    assert figures["accepted"] == figures["sent"]
+    assert figures["statuses"] == {"200": 300}
+    assert figures["exact"] is True
+    assert figures["score_mismatches"] == 0
+    assert figures["exact_checked_users"] == 5
+    assert figures["clients_connected"] == 20
+    assert figures["freshness_ms"]["samples"] > 0
+    assert figures["messages_per_second"] > 0
+    latency = figures["post_latency_ms"]
+    assert 0 <= latency["p50"] <= latency["p90"] <= latency["p99"] <= latency["max"]
+    assert figures["server_rss_kib"]["after_connect"] > 0
+    assert figures["server_cpu_percent"] is not None
+    assert refused.returncode != 0
+    assert "Authentication failed" in refused.stderr
+
+
+def test_load_tool_says_clearly_when_the_service_is_unreachable():
+    url = f"http://127.0.0.1:{free_port()}"
+    completed = run_load("--url", url, "--duration", "1", "--jwt-secret", JWT_SECRET, timeout=30)
+    assert completed.returncode != 0
+    assert f"cannot reach {url}" in completed.stderr
+    assert "Traceback" not in completed.stderr
+    assert completed.stdout == ""
+
+
+def test_load_tool_stops_cleanly_on_ctrl_c(tmp_path, env):
+    env = {**env, "RATE_LIMIT": "1000000/minute"}
+    with Processes(tmp_path) as processes:
+        [web] = processes.start_distributed(env)
+        tool = subprocess.Popen(
+            [sys.executable, "-m", "bench", "load", "--url", web.url, "--clients", "10"],
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # its own process group, as a terminal would make it
+            env={**os.environ, "JWT_SECRET": JWT_SECRET},
+        )
+        try:
+            assert tool.stderr is not None
+            for line in tool.stderr:
+                if "sending" in line:
+                    break
+            os.killpg(tool.pid, signal.SIGINT)
+            stdout, stderr = tool.communicate(timeout=20)
+        finally:
+            tool.kill()
+    assert tool.returncode == 130
+    assert "interrupted" in stderr
+    assert "Traceback" not in stderr
+    assert stdout == ""
+    assert process_group_ends(tool.pid), "a client or sender process was left running"
+
+
+def process_group_ends(group: int, timeout: float = 10.0) -> bool:
+    """True once no process is left in the group (exited children may take a moment to reap)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
