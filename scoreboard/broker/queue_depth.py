@@ -9,19 +9,12 @@ import aio_pika
 import aio_pika.abc
 import aiormq.exceptions
 
-from scoreboard.broker.rabbitmq import dead_letter_queue_name
+from scoreboard.broker.rabbitmq import BROKER_FAILURES, dead_letter_queue_name
 from scoreboard.errors import QueueUnavailable
 
 log = logging.getLogger(__name__)
 
 PROBE_TIMEOUT_SECONDS = 1.0
-_FAILURES = (
-    asyncio.TimeoutError,
-    aiormq.exceptions.AMQPError,
-    aiormq.exceptions.ChannelInvalidStateError,
-    ConnectionError,
-    OSError,
-)
 
 
 class QueueProbe:
@@ -46,7 +39,7 @@ class QueueProbe:
         try:
             async with asyncio.timeout(self._timeout):
                 return {role: await self._depth(name) for role, name in self._queues.items()}
-        except _FAILURES as exc:
+        except BROKER_FAILURES as exc:
             await self.close()
             raise QueueUnavailable() from exc
 
@@ -76,5 +69,5 @@ class QueueProbe:
             # Bounded too: a broker that stopped answering would never confirm the close.
             async with asyncio.timeout(self._timeout):
                 await connection.close()
-        except _FAILURES as exc:
+        except BROKER_FAILURES as exc:
             log.debug("closing the queue probe's connection failed: %r", exc)

@@ -22,7 +22,7 @@ PUBLISH_TIMEOUT_SECONDS = 2.0
 CONNECT_TIMEOUT_SECONDS = 10.0
 MAX_RECONNECT_DELAY_SECONDS = 5.0
 # Every way a broker operation can fail without telling us what the broker did.
-_BROKER_FAILURES = (
+BROKER_FAILURES = (
     asyncio.TimeoutError,
     aiormq.exceptions.AMQPError,
     aiormq.exceptions.ChannelInvalidStateError,
@@ -59,7 +59,7 @@ async def _until_connected(connect: Callable[[], Awaitable[None]], who: str) -> 
         try:
             await connect()
             return
-        except _BROKER_FAILURES as exc:
+        except BROKER_FAILURES as exc:
             log.warning("%s: broker unreachable (%r), retrying in %.1fs", who, exc, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, MAX_RECONNECT_DELAY_SECONDS)
@@ -85,7 +85,7 @@ class RabbitPublisher:
         """Connect, or keep trying in the background while publish() answers 503."""
         try:
             await self._connect()
-        except _BROKER_FAILURES as exc:
+        except BROKER_FAILURES as exc:
             log.warning(
                 "web: broker unreachable at start-up (%r); updates get 503 until it is back", exc
             )
@@ -121,7 +121,7 @@ class RabbitPublisher:
                 ),
                 PUBLISH_TIMEOUT_SECONDS,
             )
-        except _BROKER_FAILURES as exc:
+        except BROKER_FAILURES as exc:
             log.warning("publish of %s failed: %r", update.message_id, exc)
             raise QueueUnavailable() from exc
 
@@ -146,7 +146,7 @@ class RabbitDelivery:
     async def ack(self) -> None:
         try:
             await self.message.ack()
-        except _BROKER_FAILURES as exc:
+        except BROKER_FAILURES as exc:
             # The channel died: the broker redelivers, and the store skips what it applied.
             log.warning("ack failed, the message will be redelivered: %r", exc)
 
@@ -158,7 +158,7 @@ async def _dead_letter(message: aio_pika.abc.AbstractIncomingMessage, reason: st
     log.error("dead-lettering message %s: %s", message.message_id, reason)
     try:
         await message.reject(requeue=False)
-    except _BROKER_FAILURES as exc:
+    except BROKER_FAILURES as exc:
         log.warning("reject failed, the message will be redelivered: %r", exc)
 
 
@@ -230,7 +230,7 @@ class RabbitConsumer:
         if self._queue is not None and self._consumer_tag is not None:
             try:
                 await self._queue.cancel(self._consumer_tag)
-            except _BROKER_FAILURES as exc:
+            except BROKER_FAILURES as exc:
                 log.warning("could not cancel the consumer: %r", exc)
         self._inbox.put_nowait(None)
 
@@ -261,7 +261,7 @@ class DeadLetters:
                     letters.append(_describe(message))
                 # Closing the channel unacknowledged puts every peeked message back.
             return letters
-        except _BROKER_FAILURES as exc:
+        except BROKER_FAILURES as exc:
             raise QueueUnavailable() from exc
 
     async def replay(self, limit: int) -> int:
@@ -293,7 +293,7 @@ class DeadLetters:
                     # Acknowledged only once the broker confirmed the copy: nothing is lost.
                     await message.ack()
                     moved += 1
-        except _BROKER_FAILURES as exc:
+        except BROKER_FAILURES as exc:
             raise QueueUnavailable() from exc
         return moved
 
