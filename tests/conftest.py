@@ -5,17 +5,24 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 import aio_pika
+import aiohttp
 import asyncpg
 import pytest
 import redis as sync_redis
+import redis.asyncio as redis
 from aiohttp.test_utils import TestClient
 
 from scoreboard.auth import issue_token
 from scoreboard.broker.rabbitmq import dead_letter_queue_name
 from scoreboard.config import Settings
+from scoreboard.store import LeaderboardStore
+from scoreboard.store.memory_store import MemoryLeaderboardStore
+from scoreboard.store.redis_store import RedisLeaderboardStore
 from scoreboard.web.app import create_app
+from tests.processes import Processes, WebProcess, service_processes
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 RABBITMQ_URL = os.environ.get("TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -104,3 +111,34 @@ async def api(aiohttp_client: Callable, settings: Settings) -> TestClient:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(params=["redis", "memory"])
+async def store(request: pytest.FixtureRequest, namespace: str) -> AsyncIterator[LeaderboardStore]:
+    """The same LeaderboardStore contract, once on Redis and once in memory."""
+    if request.param == "memory":
+        yield MemoryLeaderboardStore()
+        return
+    client = redis.from_url(REDIS_URL)
+    yield RedisLeaderboardStore(client, f"{namespace}:")
+    await client.aclose()
+
+
+@pytest.fixture
+def processes(tmp_path: Path, env: dict[str, str]) -> Iterator[Processes]:
+    """Real server.py/worker.py processes for this test, stopped before its keys go."""
+    with service_processes(tmp_path) as group:
+        yield group
+
+
+@pytest.fixture
+def web(processes: Processes, env: dict[str, str]) -> WebProcess:
+    """One web node and one worker on this test's Redis keys and queue."""
+    [node] = processes.start_distributed(env)
+    return node
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session

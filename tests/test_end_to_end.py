@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -21,7 +20,6 @@ from tests.processes import (
     WebProcess,
     free_port,
     run_to_exit,
-    service_processes,
 )
 
 SOCKETIO_PATH = "/ws/scoreboard"
@@ -114,26 +112,6 @@ async def post_score(
         assert response.status == 200, await response.text()
         body: Update = await response.json()
         return body
-
-
-@pytest.fixture
-def processes(tmp_path: Path, env: dict[str, str]) -> Iterator[Processes]:
-    """Processes for this test, stopped before `env`'s keys and queues are removed."""
-    with service_processes(tmp_path) as group:
-        yield group
-
-
-@pytest.fixture
-def web(processes: Processes, env: dict[str, str]) -> WebProcess:
-    """One web node and one worker on this test's Redis keys and queue."""
-    [node] = processes.start_distributed(env)
-    return node
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def test_snapshot_on_connect_then_update_with_exact_score_and_username(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -15,11 +15,9 @@ import pytest
 from tests.conftest import TokenFactory
 from tests.processes import (
     PROJECT_ROOT,
-    Processes,
     ServiceProcess,
     WebProcess,
     process_env,
-    service_processes,
 )
 from tests.test_end_to_end import EMPTY_SNAPSHOT, EVENT_TIMEOUT_SECONDS, entry, post_score
 
@@ -40,26 +38,6 @@ def node_client() -> None:
         pytest.fail("node is not on PATH; these tests run the JavaScript client", pytrace=False)
     if not (JS_DIR / "node_modules" / "socket.io-client").is_dir():
         pytest.fail(MISSING_NODE_MODULES, pytrace=False)
-
-
-@pytest.fixture
-def processes(tmp_path: Path, env: dict[str, str]) -> Iterator[Processes]:
-    """Processes for this test, stopped before `env`'s keys and queues are removed."""
-    with service_processes(tmp_path) as group:
-        yield group
-
-
-@pytest.fixture
-def web(processes: Processes, env: dict[str, str]) -> WebProcess:
-    """One web node and one worker on this test's Redis keys and queue."""
-    [node] = processes.start_distributed(env)
-    return node
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 @contextmanager

@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 import redis.asyncio as redis
 
 from scoreboard.errors import ScoreOverflow
 from scoreboard.models import Leaderboard, ScoreUpdate
 from scoreboard.store import LeaderboardStore
-from scoreboard.store.memory_store import MemoryLeaderboardStore
 from scoreboard.store.redis_store import RedisLeaderboardStore
 from tests.conftest import REDIS_URL
 
 MAX_SAFE = 2**53 - 1
-
-
-@pytest.fixture(params=["redis", "memory"])
-async def store(request: pytest.FixtureRequest, namespace: str) -> AsyncIterator[LeaderboardStore]:
-    if request.param == "memory":
-        yield MemoryLeaderboardStore()
-        return
-    client = redis.from_url(REDIS_URL)
-    yield RedisLeaderboardStore(client, f"{namespace}:")
-    await client.aclose()
 
 
 def update(user: str, increment: int, name: str | None = None) -> ScoreUpdate:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -11,21 +10,10 @@ import redis.asyncio as redis
 from scoreboard.models import ScoreUpdate
 from scoreboard.rankings import BoardPage, RankedEntry, UserRank
 from scoreboard.store import LeaderboardStore
-from scoreboard.store.memory_store import MemoryLeaderboardStore
 from scoreboard.store.redis_store import RedisLeaderboardStore
 from tests.conftest import REDIS_URL
 
 MAX_SAFE = 2**53 - 1
-
-
-@pytest.fixture(params=["redis", "memory"])
-async def store(request: pytest.FixtureRequest, namespace: str) -> AsyncIterator[LeaderboardStore]:
-    if request.param == "memory":
-        yield MemoryLeaderboardStore()
-        return
-    client = redis.from_url(REDIS_URL)
-    yield RedisLeaderboardStore(client, f"{namespace}:")
-    await client.aclose()
 
 
 def update(user: str, increment: int, name: str | None = None) -> ScoreUpdate:
