@@ -7,9 +7,12 @@ import multiprocessing
 import os
 import resource
 import signal
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Coroutine
 from multiprocessing.connection import Connection
 from typing import Any
+
+import uvloop
 
 JOIN_SECONDS = 5.0
 
@@ -44,6 +47,17 @@ def prepare_child() -> None:
     """What every worker process does first: leave Ctrl-C to the parent, allow many sockets."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     raise_open_files_limit()
+
+
+def run_child(serve: Callable[[], Coroutine[Any, Any, None]], connection: Connection) -> None:
+    """A worker process's whole life: prepare, serve the parent, report a crash over the pipe."""
+    prepare_child()
+    try:
+        uvloop.run(serve())
+    except (EOFError, BrokenPipeError):
+        pass  # the parent is gone: nobody to report to
+    except Exception:
+        connection.send(("error", traceback.format_exc(limit=5)))
 
 
 def raise_open_files_limit() -> int:

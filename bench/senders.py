@@ -6,15 +6,12 @@ import asyncio
 import json
 import random
 import time
-import traceback
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 
-import uvloop
-
-from bench.child import cpu_seconds, prepare_child, receive
+from bench.child import cpu_seconds, receive, run_child
 from bench.endpoint import Endpoint
 from bench.http_connection import ConnectionLost, HttpConnection
 
@@ -73,13 +70,7 @@ class SendResults:
 
 def run_senders(plan: SendPlan, connection: Connection) -> None:
     """Process entry: open connections, report "ready", wait for "go" (start time), report."""
-    prepare_child()
-    try:
-        uvloop.run(_serve(plan, connection))
-    except (EOFError, BrokenPipeError):
-        pass  # the parent is gone: nobody to report to
-    except Exception:
-        connection.send(("error", traceback.format_exc(limit=5)))
+    run_child(lambda: _serve(plan, connection), connection)
 
 
 async def _serve(plan: SendPlan, connection: Connection) -> None:

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
-import uvloop
-
 from bench.board_socket import BoardSocket, SocketRefused, connect_board_socket
-from bench.child import cpu_seconds, prepare_child, receive
+from bench.child import cpu_seconds, receive, run_child
 from bench.endpoint import Endpoint
 from bench.sightings import Sightings
 
@@ -84,13 +81,7 @@ class Viewer:
 
 def run_viewers(plan: ViewPlan, connection: Connection) -> None:
     """Process entry point: report "connected", answer "status", and "results" on "stop"."""
-    prepare_child()
-    try:
-        uvloop.run(_serve(plan, connection))
-    except (EOFError, BrokenPipeError):
-        pass  # the parent is gone: nobody to report to
-    except Exception:
-        connection.send(("error", traceback.format_exc(limit=5)))
+    run_child(lambda: _serve(plan, connection), connection)
 
 
 async def _serve(plan: ViewPlan, connection: Connection) -> None:

@@ -24,11 +24,10 @@ REBUILD_LOCK_SECONDS = 300
 T = TypeVar("T")
 
 
-def _load_script(client: redis.Redis, name: str, *, changes_board: bool = False) -> AsyncScript:
+def _load_script(client: redis.Redis, name: str, *shared: str) -> AsyncScript:
+    """The script `name`, after the `shared` files whose local functions it calls."""
     folder = resources.files("scoreboard.store").joinpath("lua")
-    source = folder.joinpath(name).read_text()
-    if changes_board:
-        source = folder.joinpath("publish_top.lua").read_text() + source
+    source = "".join(folder.joinpath(part).read_text() for part in (*shared, name))
     return client.register_script(source)
 
 
@@ -59,10 +58,10 @@ class RedisLeaderboardStore:
         self._ledger_backed = ledger_backed
         self._reserve = _load_script(client, "reserve.lua")
         self._release = _load_script(client, "release.lua")
-        self._apply = _load_script(client, "apply.lua", changes_board=True)
-        self._remove = _load_script(client, "remove.lua", changes_board=True)
-        self._board_page = _load_script(client, "board_page.lua")
-        self._user_rank = _load_script(client, "user_rank.lua")
+        self._apply = _load_script(client, "apply.lua", "publish_top.lua")
+        self._remove = _load_script(client, "remove.lua", "publish_top.lua")
+        self._board_page = _load_script(client, "board_page.lua", "read_rows.lua")
+        self._user_rank = _load_script(client, "user_rank.lua", "read_rows.lua")
 
     async def reserve(self, update: ScoreUpdate, max_total: int) -> int:
         keys = self._keys

@@ -11,13 +11,4 @@ if not index then return reply end
 local side = tonumber(ARGV[2])
 local first = math.max(0, index - side)
 reply[3] = first
--- Members are '<16-digit seq>:<userId>', scored by -total (see apply.lua).
-local rows = redis.call('ZRANGE', KEYS[1], first, index + side, 'WITHSCORES')
-for j = 1, #rows, 2 do
-  local user = string.sub(rows[j], 18)
-  reply[#reply + 1] = user
-  reply[#reply + 1] = redis.call('HGET', KEYS[3], user) or user
-  -- Lua prints numbers with 14 significant digits; '%.0f' keeps all 16.
-  reply[#reply + 1] = string.format('%.0f', -tonumber(rows[j + 1]))
-end
-return reply
+return append_rows(reply, KEYS[1], KEYS[3], first, index + side)
