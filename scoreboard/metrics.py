@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from prometheus_client import (
@@ -160,6 +160,18 @@ class WebMetrics(Metrics):
             registry=self.registry,
         )
 
+    def count_socket_messages(self, read: Callable[[], Mapping[str, int]]) -> None:
+        """Export scoreboard_socketio_messages_total by path, read from `read` at each scrape."""
+        self.registry.register(
+            _LabelledCallbackCounter(
+                "scoreboard_socketio_messages",
+                "Broadcast messages for this node's clients: written straight to the websocket"
+                " (direct) or queued behind the connection's own packets (queued)",
+                "path",
+                read,
+            )
+        )
+
 
 class MeasuredEmitter:
     """An Emitter that reports every broadcast it sends, however the broadcaster paces them."""
@@ -197,3 +209,21 @@ class _CallbackCounter(Collector):
 
     def collect(self) -> Iterable[Metric]:
         yield CounterMetricFamily(self._name, self._documentation, value=self._read())
+
+
+class _LabelledCallbackCounter(Collector):
+    """A counter with one label whose values are kept elsewhere and read at scrape time."""
+
+    def __init__(
+        self, name: str, documentation: str, label: str, read: Callable[[], Mapping[str, int]]
+    ) -> None:
+        self._name = name
+        self._documentation = documentation
+        self._label = label
+        self._read = read
+
+    def collect(self) -> Iterable[Metric]:
+        family = CounterMetricFamily(self._name, self._documentation, labels=[self._label])
+        for value, count in self._read().items():
+            family.add_metric([value], count)
+        yield family

@@ -29,9 +29,11 @@ from scoreboard.store.redis_store import RedisLeaderboardStore
 from scoreboard.submission import ScoreSubmission
 from scoreboard.web.admin_routes import add_admin_routes
 from scoreboard.web.demo import issue_demo_token
+from scoreboard.web.fan_out import FanOut, local_manager, redis_manager
 from scoreboard.web.history import add_history_route
 from scoreboard.web.keys import (
     DEMO_TOKEN,
+    FAN_OUT,
     LEDGER,
     METRICS,
     PUBLISHER,
@@ -91,10 +93,11 @@ def create_app(settings: Settings) -> web.Application:
     demo_token = issue_demo_token(settings)
     if demo_token is not None:
         app[DEMO_TOKEN] = demo_token
+    fan_out = FanOut()
     client_manager = (
-        socketio.AsyncRedisManager(settings.redis_url, channel=settings.socketio_channel)
+        redis_manager(fan_out, settings.redis_url, settings.socketio_channel)
         if settings.redis_url is not None
-        else socketio.AsyncManager()
+        else local_manager(fan_out)
     )
     sio = socketio.AsyncServer(
         async_mode="aiohttp",
@@ -102,6 +105,8 @@ def create_app(settings: Settings) -> web.Application:
         cors_allowed_origins=list(settings.cors_allowed_origins) or same_origin,
         max_http_buffer_size=MAX_SOCKET_MESSAGE_BYTES,
     )
+    fan_out.install(sio.eio)
+    app[FAN_OUT] = fan_out
     sio.attach(app, socketio_path=SOCKETIO_PATH)
     app[SOCKETIO] = sio
     register_socket_events(sio, app)
@@ -109,6 +114,7 @@ def create_app(settings: Settings) -> web.Application:
     add_history_route(app)
     add_admin_routes(app)
     add_operations(app)
+    app[METRICS].count_socket_messages(fan_out.counts)
 
     if client is not None:
         app[REDIS] = client

@@ -18,10 +18,12 @@ from scoreboard.rate_policy import RatePolicy
 from scoreboard.readiness import ReadinessProbe
 from scoreboard.store import LeaderboardStore
 from scoreboard.submission import ScoreSubmission
+from scoreboard.web.fan_out import FanOut
 
 SETTINGS = web.AppKey("settings", Settings)
 VERIFIER = web.AppKey("verifier", TokenVerifier)
 SOCKETIO = web.AppKey("socketio", socketio.AsyncServer)
+FAN_OUT = web.AppKey("fan_out", FanOut)
 STORE = web.AppKey("store", LeaderboardStore)
 PUBLISHER = web.AppKey("publisher", UpdatePublisher)
 SUBMISSION = web.AppKey("submission", ScoreSubmission)

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from scoreboard.broadcast import LEADERBOARD_EVENT
 from scoreboard.errors import AuthenticationFailed, StoreUnavailable
-from scoreboard.web.keys import STORE, VERIFIER
+from scoreboard.web.keys import FAN_OUT, STORE, VERIFIER
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,13 @@ def register_socket_events(sio: socketio.AsyncServer, app: web.Application) -> N
         except StoreUnavailable:
             log.warning("no snapshot for %s: store unavailable", sid)
             return
+        payload = board.to_event_payload()
+        # A broadcast may have reached this client while the board was read: then that newer
+        # board is the snapshot, so that the client never sees its board go back.
+        broadcast = app[FAN_OUT].latest(LEADERBOARD_EVENT)
+        if broadcast and broadcast[0].get("version", -1) > board.version:
+            payload = broadcast[0]
         # The client is on this node: no need to go through the Redis channel of all nodes.
-        await sio.emit(LEADERBOARD_EVENT, board.to_event_payload(), to=sid, ignore_queue=True)
+        await sio.emit(LEADERBOARD_EVENT, payload, to=sid, ignore_queue=True)
 
     sio.on("connect", connect)

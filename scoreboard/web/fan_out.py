@@ -1,0 +1,200 @@
+"""Broadcasts encoded once and written straight to every websocket, instead of a task per client.
+
+python-socketio sends a broadcast by starting one task per client, each of which queues the
+packet for that connection's Engine.IO writer task, which encodes it and writes a websocket frame:
+two task switches and an encoding per client per push. With thousands of clients a push of the
+top 10 then keeps the event loop busy long enough to starve the POSTs. Here a broadcast becomes
+one websocket frame, built once, written to each idle websocket's transport in one loop over the
+clients. A connection whose writer still has packets of its own in flight (the CONNECT answer, a
+snapshot, a pong) gets the broadcast through its queue as before, so no client sees packets
+out of order.
+
+This reaches into python-engineio's socket queue and aiohttp's websocket writer, which are not
+public API; requirements.txt pins both, and the Socket.IO tests (the real JavaScript client
+included) exercise this path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from typing import Any
+
+import engineio
+import socketio
+from aiohttp import web
+from engineio import packet as engineio_packet
+from engineio.async_drivers import aiohttp as engineio_aiohttp
+from socketio import packet as socketio_packet
+
+# Websocket frames whose first byte says: final fragment, text (RFC 6455 section 5.2).
+_FINAL_TEXT = 0x81
+
+
+def text_frame(payload: bytes) -> bytes:
+    """An unmasked (server-to-client) websocket text frame carrying `payload`."""
+    length = len(payload)
+    if length < 126:
+        header = struct.pack("!BB", _FINAL_TEXT, length)
+    elif length < 65536:
+        header = struct.pack("!BBH", _FINAL_TEXT, 126, length)
+    else:
+        header = struct.pack("!BBQ", _FINAL_TEXT, 127, length)
+    return header + payload
+
+
+class DirectWebSocket(engineio_aiohttp.WebSocket):  # type: ignore[misc]
+    """python-engineio's aiohttp websocket, registered while open so a broadcast can write to it.
+
+    Compression is off: a deflate stream is per connection, so a compressed frame cannot be
+    built once for everyone. A top-10 push is under 1 KiB.
+    """
+
+    open_sockets: dict[str, DirectWebSocket]
+
+    async def __call__(self, environ: dict[str, Any]) -> web.WebSocketResponse:
+        request: web.Request = environ["aiohttp.request"]
+        self._sock = web.WebSocketResponse(
+            max_msg_size=self.server.max_http_buffer_size, compress=False
+        )
+        await self._sock.prepare(request)
+        self.environ = environ
+        engine_socket = self.handler.__self__
+        self.open_sockets[engine_socket.sid] = self
+        try:
+            await self.handler(self)
+        finally:
+            if self.open_sockets.get(engine_socket.sid) is self:
+                del self.open_sockets[engine_socket.sid]
+        return self._sock
+
+    def write_if_idle(self, frame: bytes) -> bool:
+        """Write `frame` now if nothing else is on its way to this client; else return False."""
+        engine_socket = self.handler.__self__
+        if not engine_socket.upgraded or engine_socket.closing or engine_socket.closed:
+            return False
+        queue: asyncio.Queue[Any] = engine_socket.queue
+        # A packet counts as unfinished from when it is queued until the writer has taken it
+        # and is about to write it; a paused transport means the writer is waiting to write more.
+        if not queue.empty() or queue._unfinished_tasks:  # type: ignore[attr-defined]
+            return False
+        sock = self._sock
+        writer = sock._writer if sock is not None else None
+        if writer is None or sock.closed or writer.protocol._paused:
+            return False
+        transport = writer.transport
+        if transport.is_closing():
+            return False
+        transport.write(frame)
+        return True
+
+
+class FanOut:
+    """The websockets open on this node, and the broadcast that writes to them directly."""
+
+    def __init__(self) -> None:
+        self.sockets: dict[str, DirectWebSocket] = {}
+        self.written = 0
+        self.queued = 0
+        self._latest: dict[str, list[Any]] = {}
+
+    def latest(self, event: str) -> list[Any] | None:
+        """The arguments of the last broadcast of `event` on this node, if there was one."""
+        return self._latest.get(event)
+
+    def counts(self) -> dict[str, int]:
+        return {"direct": self.written, "queued": self.queued}
+
+    def install(self, engine: engineio.AsyncServer) -> None:
+        """Make `engine` open its websockets through DirectWebSocket, registered here."""
+        sockets = self.sockets
+
+        class RegisteredWebSocket(DirectWebSocket):
+            open_sockets = sockets
+
+        # The driver table is shared by every server of the process: give this one its own copy.
+        engine._async = {**engine._async, "websocket": RegisteredWebSocket}
+
+    async def broadcast(
+        self, manager: FanOutManager, namespace: str, event: str, data: list[Any]
+    ) -> None:
+        """Send `event` with `data` (the arguments) to every client of `namespace` on this node."""
+        self._latest[event] = data
+        encoded = manager.server.packet_class(
+            socketio_packet.EVENT, namespace=namespace, data=[event, *data]
+        ).encode()
+        if isinstance(encoded, list):  # binary attachments: more than one frame per client
+            await manager.emit_one_by_one(event, data, namespace)
+            return
+        message = engineio_packet.Packet(engineio_packet.MESSAGE, encoded)
+        frame = text_frame(message.encode().encode())
+        send_packet = manager.server.eio.send_packet
+        waiting = []
+        for sid, eio_sid in manager.get_participants(namespace, None):
+            if manager.is_pre_connected(sid, namespace):
+                continue  # not answered CONNECT yet: it gets a snapshot once connected
+            socket = self.sockets.get(eio_sid)
+            if socket is not None and socket.write_if_idle(frame):
+                self.written += 1
+            else:
+                waiting.append(send_packet(eio_sid, message))
+        self.queued += len(waiting)
+        if waiting:
+            await asyncio.gather(*waiting)
+
+
+class FanOutManager(socketio.AsyncManager):
+    """The client manager of the single-process mode: a plain broadcast goes through a FanOut.
+
+    A broadcast with a room, a skipped client or a callback takes python-socketio's own path.
+    """
+
+    fan_out: FanOut
+
+    async def emit(  # noqa: PLR0913 - python-socketio's signature
+        self,
+        event: str,
+        data: Any,
+        namespace: str,
+        room: Any = None,
+        skip_sid: Any = None,
+        callback: Any = None,
+        to: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        room = to or room
+        if room is not None or skip_sid is not None or callback is not None:
+            await super().emit(
+                event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, **kwargs
+            )
+            return
+        if namespace not in self.rooms:
+            return
+        if isinstance(data, tuple):
+            arguments = list(data)
+        else:
+            arguments = [] if data is None else [data]
+        await self.fan_out.broadcast(self, namespace, event, arguments)
+
+    async def emit_one_by_one(self, event: str, data: list[Any], namespace: str) -> None:
+        await super().emit(event, tuple(data), namespace)
+
+
+class FanOutRedisManager(socketio.AsyncRedisManager, FanOutManager):  # type: ignore[misc]
+    """AsyncRedisManager whose local delivery, of this node's emits and other nodes', is a FanOut.
+
+    AsyncPubSubManager delivers locally through the next emit after itself in the method
+    resolution order, which this base order makes FanOutManager.emit.
+    """
+
+
+def local_manager(fan_out: FanOut) -> FanOutManager:
+    manager = FanOutManager()
+    manager.fan_out = fan_out
+    return manager
+
+
+def redis_manager(fan_out: FanOut, url: str, channel: str) -> FanOutRedisManager:
+    manager = FanOutRedisManager(url, channel=channel)
+    manager.fan_out = fan_out
+    return manager

@@ -1,0 +1,80 @@
+"""Broadcasts written once per client straight to the websocket: in order, complete, counted."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from scoreboard.auth import issue_token
+from scoreboard.web.fan_out import text_frame
+from tests.conftest import JWT_SECRET
+from tests.processes import Processes, WebProcess
+from tests.score_stream import stream_updates
+from tests.scrape import scrape_url
+from tests.test_end_to_end import BoardWatcher
+from tests.test_scaling import settle_on
+
+USERS = [f"f{i}" for i in range(5)]
+WATCHERS = 16
+
+
+@pytest.mark.parametrize(
+    ("payload_bytes", "header"),
+    [
+        (5, b"\x81\x05"),
+        (125, b"\x81\x7d"),
+        (126, b"\x81\x7e\x00\x7e"),
+        (70_000, b"\x81\x7f" + (70_000).to_bytes(8, "big")),
+    ],
+)
+def test_a_frame_carries_its_length_in_the_form_rfc_6455_gives_for_that_size(
+    payload_bytes: int, header: bytes
+):
+    payload = b"x" * payload_bytes
+    assert text_frame(payload) == header + payload
+
+
+def start_node(processes: Processes, env: dict[str, str], mode: str) -> WebProcess:
+    if mode == "distributed":
+        [node] = processes.start_distributed(env)
+        return node
+    backends = ("REDIS_URL", "RABBITMQ_URL", "DATABASE_URL")
+    alone = {name: value for name, value in env.items() if name not in backends}
+    node = processes.start_web(alone, remove=backends)
+    assert "single-process mode" in node.output.splitlines()[0]
+    return node
+
+
+@pytest.mark.parametrize("mode", ["distributed", "single-process"])
+async def test_clients_joining_mid_stream_see_versions_in_order_and_end_on_the_final_board(
+    env: dict[str, str], tmp_path: Path, mode: str
+):
+    env = {**env, "RATE_LIMIT": "1000000/minute", "BROADCAST_HZ": "50"}
+    tokens = {user: issue_token(JWT_SECRET, user) for user in USERS}
+    watchers = [BoardWatcher() for _ in range(WATCHERS)]
+    with Processes(tmp_path) as processes:
+        node = start_node(processes, env, mode)
+        streaming = asyncio.create_task(
+            stream_updates(node.url, tokens, duration=3.0, concurrency=4)
+        )
+        try:
+            # Half upgrade from polling, half open a websocket at once; all join while it streams.
+            for number, watcher in enumerate(watchers):
+                transports = ["websocket"] if number % 2 else None
+                await watcher.connect(node.url, tokens[USERS[0]], transports=transports)
+                await asyncio.sleep(0.1)
+            result = await streaming
+            expected = dict(Counter(result.accepted))
+            assert sum(expected.values()) > 100, result.statuses
+            for watcher in watchers:
+                assert await settle_on(watcher, expected) == expected
+                assert watcher.versions == sorted(watcher.versions), "a board went back"
+            messages = scrape_url(f"{node.url}/metrics")
+            assert messages.value("scoreboard_socketio_messages_total", path="direct") > 0
+        finally:
+            streaming.cancel()
+            for watcher in watchers:
+                await watcher.client.disconnect()
