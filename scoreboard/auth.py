@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from scoreboard.errors import AuthenticationFailed
+from scoreboard.verified_tokens import VerifiedTokens
 
 if TYPE_CHECKING:
     from scoreboard.config import Settings
@@ -172,6 +173,7 @@ class TokenVerifier:
         self._audience = audience
         self._required_claims = ["sub", "exp"] if require_exp else ["sub"]
         self._leeway_seconds = leeway_seconds
+        self._verified: VerifiedTokens[Identity, VerificationKey] = VerifiedTokens()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TokenVerifier:
@@ -190,6 +192,12 @@ class TokenVerifier:
 
     async def authenticate(self, token: str | None) -> Identity:
         """Verify `token`, first refreshing the JWKS key set if it lacks the token's kid."""
+        cached = self._verified.get(token) if token else None
+        if cached is not None and token:
+            if cached.kid is not None and self._jwks is not None:
+                await self._jwks.refresh_for(cached.kid)
+            if (known := self._remembered(token)) is not None:
+                return known
         token, header = _parse(token)
         kid = header.get("kid")
         if self._jwks is not None and header.get("alg") in PUBLIC_KEY_ALGORITHMS and kid:
@@ -205,10 +213,24 @@ class TokenVerifier:
 
     def verify(self, token: str | None) -> Identity:
         """Verify with the keys in hand, fetching nothing; AuthenticationFailed if in doubt."""
+        if token and (known := self._remembered(token)) is not None:
+            return known
         return self._verify(*_parse(token))
 
+    def _remembered(self, token: str) -> Identity | None:
+        """The identity of a token verified before, if the key that verified it is still ours."""
+        cached = self._verified.get(token)
+        if cached is None:
+            return None
+        if cached.kid is not None and (
+            self._jwks is None or self._jwks.key(cached.kid) is not cached.key
+        ):
+            self._verified.forget(token)
+            return None
+        return cached.identity
+
     def _verify(self, token: str, header: dict[str, Any]) -> Identity:
-        key = self._key_for(header)
+        key, jwks_kid = self._key_for(header)
         try:
             claims = jwt.decode(
                 token,
@@ -230,24 +252,26 @@ class TokenVerifier:
         if not isinstance(subject, str) or not subject:
             raise AuthenticationFailed()
         tier = claims.get("tier")
-        return Identity(
+        identity = Identity(
             subject=subject,
             username=_display_name(claims, subject),
             tier=tier if isinstance(tier, str) and tier else None,
             is_admin=claims.get("role") == "admin",
         )
+        self._verified.remember(token, identity, key, jwks_kid, claims.get("exp"))
+        return identity
 
-    def _key_for(self, header: dict[str, Any]) -> VerificationKey:
+    def _key_for(self, header: dict[str, Any]) -> tuple[VerificationKey, str | None]:
+        """The key for this header, and the kid when the key came from the JWKS set."""
         algorithm, kid = header.get("alg"), header.get("kid")
-        key: VerificationKey | None
         if algorithm == "HS256":
-            key = self._secret
+            key, jwks_kid = self._secret, None
         else:
-            key = self._jwks.key(kid) if self._jwks is not None and kid else None
-            key = key or self._public_key
+            from_set = self._jwks.key(kid) if self._jwks is not None and kid else None
+            key, jwks_kid = (from_set, kid) if from_set is not None else (self._public_key, None)
         if key is None or key.algorithm != algorithm:
             raise AuthenticationFailed()
-        return key
+        return key, jwks_kid
 
 
 def _parse(token: str | None) -> tuple[str, dict[str, Any]]:

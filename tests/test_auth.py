@@ -30,6 +30,7 @@ from scoreboard.auth import (
 )
 from scoreboard.config import Settings
 from scoreboard.errors import AuthenticationFailed, ConfigError
+from scoreboard.verified_tokens import VerifiedTokens
 from scoreboard.web.app import create_app
 from tests.conftest import JWT_SECRET, bearer
 from tests.jwks_server import JwksServer, SigningKey
@@ -213,6 +214,39 @@ def test_a_token_over_8_kib_is_refused_before_parsing():
     assert verifier.verify(hs256(claims(pad="x" * 6000))).subject == "alice"
     with pytest.raises(AuthenticationFailed):
         verifier.verify(hs256(claims(pad="x" * 6200)))
+
+
+async def test_a_remembered_token_is_still_refused_once_it_expires():
+    verifier = TokenVerifier(JWT_SECRET, leeway_seconds=0)
+    token = issue_token(JWT_SECRET, "alice", ttl_seconds=1)
+    assert (await verifier.authenticate(token)).subject == "alice"
+    assert (await verifier.authenticate(token)).subject == "alice"  # from memory now
+    header, payload, signature = token.split(".")
+    forged = f"{header}.{payload}.{signature[:-4]}AAAA"
+    with pytest.raises(AuthenticationFailed):
+        await verifier.authenticate(forged)
+    await asyncio.sleep(1.1)
+    with pytest.raises(AuthenticationFailed):
+        await verifier.authenticate(token)
+    with pytest.raises(AuthenticationFailed):
+        verifier.verify(token)
+
+
+def test_remembered_tokens_are_bounded_in_number_and_age():
+    now = [1000.0]
+    remembered: VerifiedTokens[str, str] = VerifiedTokens(
+        max_entries=2, max_age_seconds=60, clock=lambda: now[0]
+    )
+    remembered.remember("t1", "alice", "key", None, expires_at=None)
+    remembered.remember("t2", "bob", "key", None, expires_at=1010.0)
+    remembered.remember("t3", "carol", "key", None, expires_at=None)
+    assert remembered.get("t1") is None, "the oldest entry makes room"
+    assert [remembered.get(t).identity for t in ("t2", "t3")] == ["bob", "carol"]  # type: ignore[union-attr]
+    now[0] = 1010.0
+    assert remembered.get("t2") is None, "gone at its exp"
+    assert remembered.get("t3") is not None
+    now[0] = 1060.0
+    assert remembered.get("t3") is None, "gone after max_age_seconds"
 
 
 def test_display_name_is_name_then_preferred_username_then_sub():
