@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import aio_pika
 import pytest
 import redis.asyncio as redis
 
@@ -159,3 +160,37 @@ async def test_the_same_message_delivered_twice_is_applied_once(namespace, delet
     board = await store.leaderboard()
     assert [(e.user_id, e.score) for e in board.top] == [("alice", 6)]
     assert await queue_depth(namespace) == 0
+
+
+async def test_large_batches_with_a_poison_message_inside_are_settled_exactly(
+    namespace, delete_queues, client
+):
+    users = [f"u{i}" for i in range(6)]
+    first = [ScoreUpdate.new(users[i % 6], "U", 1) for i in range(40)]
+    second = [ScoreUpdate.new(users[i % 6], "U", 2) for i in range(40)]
+    await publish(namespace, first)
+    connection = await aio_pika.connect(RABBITMQ_URL)
+    async with connection:
+        channel = await connection.channel()
+        await channel.default_exchange.publish(aio_pika.Message(b"not json"), routing_key=namespace)
+    await publish(namespace, second)
+    store = RedisLeaderboardStore(client, f"{namespace}:")
+    consumer = RabbitConsumer(RABBITMQ_URL, namespace, prefetch=50)
+    await consumer.start()
+    stats = ApplyStats()
+    task = asyncio.create_task(
+        apply_batches(consumer, store, Broadcaster(RecordingEmitter()), stats)
+    )
+
+    async def all_applied() -> bool:
+        return stats.updates == 80
+
+    await run_until(all_applied, consumer, task)
+    assert stats.batches < 80, "the updates came in batches"
+    board = await store.leaderboard()
+    expected = {user: 0 for user in users}
+    for update in first + second:
+        expected[update.user_id] += update.increment
+    assert {e.user_id: e.score for e in board.top} == expected
+    assert await queue_depth(namespace) == 0, "every applied update acknowledged"
+    assert await queue_depth(dead_letter_queue_name(namespace)) == 1

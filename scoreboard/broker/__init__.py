@@ -40,5 +40,8 @@ class UpdateConsumer(Protocol):
 
     def batches(self) -> AsyncIterator[Sequence[Delivery]]: ...
 
+    async def acknowledge(self, batch: Sequence[Delivery]) -> None:
+        """Every update of `batch`, and of the batches before it, is applied or dead-lettered."""
+
     async def stop(self) -> None:
         """Take no new messages; `batches()` ends once what was taken is yielded."""

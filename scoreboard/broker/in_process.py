@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
+from scoreboard.broker import Delivery
 from scoreboard.models import ScoreUpdate
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,9 @@ class InProcessQueue:
         )
         self._arrivals = itertools.count()
         self._batch_size = batch_size
+
+    async def acknowledge(self, batch: Sequence[Delivery]) -> None:
+        """Nothing to do: the queue forgets an update once it is taken."""
 
     async def publish(self, update: ScoreUpdate, priority: int = 0) -> None:
         self._queue.put_nowait((-priority, next(self._arrivals), update))

@@ -11,6 +11,7 @@ import aio_pika
 import aio_pika.abc
 import aiormq.exceptions
 
+from scoreboard.broker import Delivery
 from scoreboard.config import MAX_PRIORITY
 from scoreboard.errors import PoisonMessage, QueueUnavailable
 from scoreboard.models import ScoreUpdate
@@ -143,9 +144,9 @@ class RabbitDelivery:
     def redelivered(self) -> bool:
         return bool(self.message.redelivered)
 
-    async def ack(self) -> None:
+    async def ack(self, multiple: bool = False) -> None:
         try:
-            await self.message.ack()
+            await self.message.ack(multiple=multiple)
         except BROKER_FAILURES as exc:
             # The channel died: the broker redelivers, and the store skips what it applied.
             log.warning("ack failed, the message will be redelivered: %r", exc)
@@ -212,6 +213,21 @@ class RabbitConsumer:
                 yield batch
             if stopping:
                 return
+
+    async def acknowledge(self, batch: Sequence[Delivery]) -> None:
+        """One ack per channel for the whole batch: its last delivery tag, with multiple set.
+
+        An AMQP multiple ack settles every outstanding delivery up to that tag on the channel.
+        That is the batch and nothing more, because the apply loop settles a batch (acks it,
+        or rejects its dead letters) before it takes the next; a batch can hold deliveries of
+        two channels when the connection was restored in between.
+        """
+        last_on_channel: dict[int, RabbitDelivery] = {}
+        for delivery in batch:
+            assert isinstance(delivery, RabbitDelivery)
+            last_on_channel[id(delivery.message.channel)] = delivery
+        for delivery in last_on_channel.values():
+            await delivery.ack(multiple=True)
 
     async def _decode(self, message: aio_pika.abc.AbstractIncomingMessage) -> RabbitDelivery | None:
         """The delivery, or None once a message that is not a valid update is dead-lettered."""

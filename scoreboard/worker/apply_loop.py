@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from scoreboard.broadcast import TopTenPusher
@@ -58,7 +58,7 @@ async def apply_batches(
     metrics: Metrics | None = None,
 ) -> None:
     """Run until the consumer stops; acknowledge an update only once recorded and applied."""
-    applier = _BatchApplier(store, broadcaster, stats, ledgered, metrics)
+    applier = _BatchApplier(store, broadcaster, stats, consumer.acknowledge, ledgered, metrics)
     async for batch in consumer.batches():
         if redeliveries is not None:
             batch = await _set_aside_repeat_offenders(batch, redeliveries, stats)
@@ -77,9 +77,11 @@ class _BatchApplier:
         store: LeaderboardStore,
         broadcaster: TopTenPusher,
         stats: ApplyStats,
+        acknowledge: Callable[[Sequence[Delivery]], Awaitable[None]],
         ledgered: Ledgered | None,
         metrics: Metrics | None = None,
     ) -> None:
+        self._acknowledge = acknowledge
         self._store = store
         self._broadcaster = broadcaster
         self._stats = stats
@@ -102,8 +104,7 @@ class _BatchApplier:
             log.warning("a batch of %d was refused; applying its updates one by one", len(batch))
             boards = [await self.apply([delivery]) for delivery in batch]
             return next((b for b in reversed(boards) if b is not None), None)
-        for delivery in batch:
-            await delivery.ack()
+        await self._acknowledge(batch)
         self._stats.updates += len(batch)
         _log_applied(batch)
         if self._metrics is not None:
