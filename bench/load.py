@@ -39,8 +39,9 @@ EPILOG = """\
 POST latency is measured from each request's scheduled time (no coordinated omission); at most
 --connections requests are in flight, so a service that falls behind shows as growing latency.
 Freshness is the time from a POST's 200 until any client first receives a leaderboardUpdate in
-which that user has at least the answered newScore (users outside the top 10 are never pushed;
-with --users 10 or fewer all are); "every client" is until the last client got that board.
+which that user has exactly the answered newScore; updates whose score was never pushed (the
+user's next update superseded it before a push, or the user was outside the top 10) count as
+unseen; "every client" is until the last client got that board.
 Exactness compares each user's final score with its score before the run plus its accepted
 increments: all users with --redis-url, else those in a fresh client's top 10.
 Output: summary lines, then one JSON line with every figure."""

@@ -74,14 +74,19 @@ class Sighting:
 
 
 def first_sighting(all_sightings: Sequence[Sightings], user: str, score: int) -> Sighting | None:
-    """The first time any client saw `user` at `score` or more, or None if none did."""
+    """The first time any client saw `user` at exactly `score`, or None if none did.
+
+    None when the score was never on a board a client received: superseded by the user's next
+    update before a push (coalescing), or outside the top 10. Counting a later, higher score
+    instead would time a user's climb into the top 10, not the service's delivery.
+    """
     best: Sighting | None = None
     for sightings in all_sightings:
         scores = sightings.scores.get(user)
         if not scores:
             continue
         index = bisect_left(scores, score)
-        if index == len(scores):
+        if index == len(scores) or scores[index] != score:
             continue
         at = sightings.times[user][index]
         version = sightings.versions_at[user][index]

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+from bench.sightings import Sighting, Sightings, first_sighting
 from tests.conftest import DATABASE_URL, JWT_SECRET, REDIS_URL
 from tests.processes import PROJECT_ROOT, Processes, free_port
 
@@ -129,3 +130,20 @@ def process_group_ends(group: int, timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+def test_freshness_times_a_score_only_when_a_client_saw_exactly_that_score():
+    sightings = Sightings(["alice"])
+
+    def board(version: int, score: int) -> bytes:
+        top = [{"userId": "alice", "username": "A", "score": score}]
+        return (
+            b"42" + json.dumps(["leaderboardUpdate", {"version": version, "top10": top}]).encode()
+        )
+
+    sightings.record(board(1, 5), at=10.0)
+    sightings.record(board(2, 9), at=30.0)
+    assert first_sighting([sightings], "alice", 5) == Sighting(10.0, 1)
+    assert first_sighting([sightings], "alice", 9) == Sighting(30.0, 2)
+    # 7 was superseded before any push (or alice was outside the top 10): not timed at 30.0.
+    assert first_sighting([sightings], "alice", 7) is None
