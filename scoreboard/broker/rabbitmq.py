@@ -32,6 +32,10 @@ BROKER_FAILURES = (
 )
 
 
+# Added to an update's way to the board at most once per batch; far below BROADCAST_HZ's period.
+BATCH_FILL_WAIT_SECONDS = 0.005
+
+
 def dead_letter_queue_name(queue_name: str) -> str:
     return f"{queue_name}.dead"
 
@@ -201,13 +205,12 @@ class RabbitConsumer:
             if first is None:
                 return
             messages = [first]
-            stopping = False
-            while len(messages) < self._prefetch and not self._inbox.empty():
-                message = self._inbox.get_nowait()
-                if message is None:
-                    stopping = True
-                    break
-                messages.append(message)
+            stopping = self._take_ready(messages)
+            if not stopping and len(messages) < self._prefetch:
+                # Under load a moment's wait fills the batch, and each batch costs a Redis
+                # script, a ledger transaction and an ack however few updates it holds.
+                await asyncio.sleep(BATCH_FILL_WAIT_SECONDS)
+                stopping = self._take_ready(messages)
             batch = [d for d in [await self._decode(m) for m in messages] if d is not None]
             if batch:
                 yield batch
@@ -228,6 +231,15 @@ class RabbitConsumer:
             last_on_channel[id(delivery.message.channel)] = delivery
         for delivery in last_on_channel.values():
             await delivery.ack(multiple=True)
+
+    def _take_ready(self, messages: list[aio_pika.abc.AbstractIncomingMessage]) -> bool:
+        """Move what the inbox holds into `messages`, up to prefetch; True at the stop marker."""
+        while len(messages) < self._prefetch and not self._inbox.empty():
+            message = self._inbox.get_nowait()
+            if message is None:
+                return True
+            messages.append(message)
+        return False
 
     async def _decode(self, message: aio_pika.abc.AbstractIncomingMessage) -> RabbitDelivery | None:
         """The delivery, or None once a message that is not a valid update is dead-lettered."""
