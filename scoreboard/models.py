@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from scoreboard.errors import PoisonMessage
 from scoreboard.request_ids import acceptable_request_id
@@ -50,14 +51,14 @@ class ScoreUpdate:
         }
         if self.request_id is not None:
             message["requestId"] = self.request_id
-        return json.dumps(message, separators=(",", ":")).encode()
+        return orjson.dumps(message)
 
     @classmethod
     def from_message(cls, body: bytes) -> ScoreUpdate:
         """Decode a queued message; raise PoisonMessage for anything malformed."""
         try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
             raise PoisonMessage(f"not JSON: {exc}") from None
         if not isinstance(data, dict) or data.get("v") != MESSAGE_FORMAT_VERSION:
             raise PoisonMessage("not a score update message of a known version")

@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+import orjson
+
 from scoreboard.errors import InvalidRequest, InvalidScoreIncrement
 
 MAX_USER_ID_LENGTH = 128
@@ -25,11 +27,17 @@ def _reject_constant(name: str) -> NoReturn:
 
 def parse_score_update(body: bytes, max_increment: int) -> ScoreUpdateRequest:
     """Parse and validate the raw body; raise InvalidRequest with a message saying what is wrong."""
+    data: Any
     try:
-        # NaN and Infinity are Python extensions, not JSON.
-        data: Any = json.loads(body, parse_constant=_reject_constant)
-    except (ValueError, RecursionError):
-        raise InvalidRequest("Request body must be valid JSON") from None
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        # orjson refuses some bodies the standard library reads (integers past 64 bits, UTF-16):
+        # those keep their precise answer, e.g. an invalid scoreIncrement rather than bad JSON.
+        try:
+            # NaN and Infinity are Python extensions, not JSON.
+            data = json.loads(body, parse_constant=_reject_constant)
+        except (ValueError, RecursionError):
+            raise InvalidRequest("Request body must be valid JSON") from None
     if not isinstance(data, dict):
         raise InvalidRequest("Request body must be a JSON object")
     user_id = data.get("userId")

@@ -95,6 +95,20 @@ async def test_exponent_and_nan_literals_are_refused(api, make_token: TokenFacto
     assert (await response.json())["status"] == "error"
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"userId":"alice","scoreIncrement":123456789012345678901234567890}',
+        '{"userId":"alice","scoreIncrement":-99999999999999999999}'.encode("utf-16"),
+    ],
+)
+async def test_bodies_a_fast_parser_refuses_still_get_the_precise_answer(
+    api, make_token: TokenFactory, raw: bytes
+):
+    response = await post(api, make_token("alice"), data=raw)
+    assert (response.status, await response.json()) == (400, INVALID_INCREMENT)
+
+
 async def test_missing_increment_is_an_invalid_increment(api, make_token: TokenFactory):
     response = await post(api, make_token("alice"), {"userId": "alice"})
     assert (response.status, await response.json()) == (400, INVALID_INCREMENT)
