@@ -226,9 +226,15 @@ class RabbitConsumer:
         two channels when the connection was restored in between.
         """
         last_on_channel: dict[int, RabbitDelivery] = {}
+        gone = 0
         for delivery in batch:
             assert isinstance(delivery, RabbitDelivery)
-            last_on_channel[id(delivery.message.channel)] = delivery
+            try:
+                last_on_channel[id(delivery.message.channel)] = delivery
+            except BROKER_FAILURES:
+                gone += 1  # its channel closed: the broker redelivers it, the store skips it
+        if gone:
+            log.warning("%d applied updates could not be acked and will be redelivered", gone)
         for delivery in last_on_channel.values():
             await delivery.ack(multiple=True)
 
