@@ -120,12 +120,11 @@ class RabbitPublisher:
             raise QueueUnavailable()
         try:
             # mandatory: a message no queue takes is returned as an error, not dropped.
-            await asyncio.wait_for(
-                self._channel.default_exchange.publish(
+            # asyncio.timeout rather than wait_for: no task of its own for every publish.
+            async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
+                await self._channel.default_exchange.publish(
                     message, routing_key=self._queue_name, mandatory=True
-                ),
-                PUBLISH_TIMEOUT_SECONDS,
-            )
+                )
         except BROKER_FAILURES as exc:
             log.warning("publish of %s failed: %r", update.message_id, exc)
             raise QueueUnavailable() from exc
