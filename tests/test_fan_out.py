@@ -9,7 +9,11 @@ from pathlib import Path
 import pytest
 
 from scoreboard.auth import issue_token
+from scoreboard.broadcast import LEADERBOARD_EVENT
+from scoreboard.config import Settings
+from scoreboard.web.app import create_app
 from scoreboard.web.fan_out import text_frame
+from scoreboard.web.keys import SOCKETIO
 from tests.conftest import JWT_SECRET
 from tests.processes import Processes, WebProcess
 from tests.score_stream import stream_updates
@@ -78,3 +82,24 @@ async def test_clients_joining_mid_stream_see_versions_in_order_and_end_on_the_f
             streaming.cancel()
             for watcher in watchers:
                 await watcher.client.disconnect()
+
+
+async def test_a_burst_of_boards_reaches_clients_as_the_newest_board_only(aiohttp_client, env):
+    alone = {k: v for k, v in env.items() if k not in ("REDIS_URL", "RABBITMQ_URL", "DATABASE_URL")}
+    app = create_app(Settings.from_env(alone))
+    api = await aiohttp_client(app)
+    watchers = [BoardWatcher() for _ in range(3)]
+    for watcher in watchers:
+        await watcher.connect(str(api.make_url("")), issue_token(JWT_SECRET, "viewer"))
+        assert (await watcher.next_update())["version"] == 0  # the snapshot
+    sio = app[SOCKETIO]
+    for version in range(1, 201):  # faster than any node could push them one by one
+        await sio.emit(
+            LEADERBOARD_EVENT, {"event": LEADERBOARD_EVENT, "version": version, "top10": []}
+        )
+    for watcher in watchers:
+        assert (await watcher.next_update())["version"] == 200
+    await asyncio.sleep(0.2)
+    assert [w.versions for w in watchers] == [[0, 200]] * 3, "no backlog of older boards"
+    for watcher in watchers:
+        await watcher.client.disconnect()

@@ -197,6 +197,7 @@ async def _socketio_manager(app: web.Application) -> AsyncIterator[None]:
     sio.manager_initialized = True
     sio.manager.initialize()
     yield
+    await app[FAN_OUT].close()
     await sio.shutdown()
     listener = getattr(sio.manager, "thread", None)
     if isinstance(listener, asyncio.Task):

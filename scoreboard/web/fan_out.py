@@ -5,9 +5,10 @@ packet for that connection's Engine.IO writer task, which encodes it and writes 
 two task switches and an encoding per client per push. With thousands of clients a push of the
 top 10 then keeps the event loop busy long enough to starve the POSTs. Here a broadcast becomes
 one websocket frame, built once, written to each idle websocket's transport in one loop over the
-clients. A connection whose writer still has packets of its own in flight (the CONNECT answer, a
-snapshot, a pong) gets the broadcast through its queue as before, so no client sees packets
-out of order.
+clients, which gives way to other work every few hundred clients. A connection whose writer
+still has packets of its own in flight (the CONNECT answer, a snapshot, a pong) gets the
+broadcast through its queue as before, so no client sees packets out of order. A node that
+cannot keep up skips to the newest board instead of queueing old ones.
 
 This reaches into python-engineio's socket queue and aiohttp's websocket writer, which are not
 public API; requirements.txt pins both, and the Socket.IO tests (the real JavaScript client
@@ -17,6 +18,8 @@ included) exercise this path.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import struct
 from typing import Any
 
@@ -26,6 +29,11 @@ from aiohttp import web
 from engineio import packet as engineio_packet
 from engineio.async_drivers import aiohttp as engineio_aiohttp
 from socketio import packet as socketio_packet
+
+log = logging.getLogger(__name__)
+
+# Clients written to between two turns of the event loop: about 2 ms of writes at a time.
+CLIENTS_PER_SLICE = 250
 
 # Websocket frames whose first byte says: final fragment, text (RFC 6455 section 5.2).
 _FINAL_TEXT = 0x81
@@ -97,6 +105,9 @@ class FanOut:
         self.written = 0
         self.queued = 0
         self._latest: dict[str, list[Any]] = {}
+        # (namespace, event) -> the newest broadcast not sent yet; it replaces an older one.
+        self._pending: dict[tuple[str, str], tuple[FanOutManager, list[Any]]] = {}
+        self._sender: asyncio.Task[None] | None = None
 
     def latest(self, event: str) -> list[Any] | None:
         """The arguments of the last broadcast of `event` on this node, if there was one."""
@@ -115,11 +126,47 @@ class FanOut:
         # The driver table is shared by every server of the process: give this one its own copy.
         engine._async = {**engine._async, "websocket": RegisteredWebSocket}
 
-    async def broadcast(
+    def broadcast(
         self, manager: FanOutManager, namespace: str, event: str, data: list[Any]
     ) -> None:
-        """Send `event` with `data` (the arguments) to every client of `namespace` on this node."""
+        """Send `event` with `data` (its arguments) to every client of `namespace` on this node.
+
+        Sending happens in a task of its own. A broadcast of an event that arrives while an
+        earlier one of the same event still waits replaces it: each carries the whole state (the
+        top 10), so a busy node skips to the newest rather than working through a backlog.
+        """
         self._latest[event] = data
+        self._pending.pop((namespace, event), None)  # re-inserted last, behind other events
+        self._pending[(namespace, event)] = (manager, data)
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send_pending())
+
+    async def close(self) -> None:
+        """Drop what is not sent yet and stop sending (on shutdown)."""
+        self._pending.clear()
+        if self._sender is not None:
+            self._sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sender
+
+    async def _send_pending(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._pending:
+            (namespace, event), (manager, data) = next(iter(self._pending.items()))
+            del self._pending[(namespace, event)]
+            started = loop.time()
+            try:
+                await self._send(manager, namespace, event, data)
+            except Exception:  # the next broadcast carries the state anyway; keep sending
+                log.exception("broadcast of %s failed", event)
+            if self._pending:
+                # As long again before the next one: at most about half of this node's time
+                # goes to pushing, whatever the clients and the rate, and requests still get in.
+                await asyncio.sleep(loop.time() - started)
+
+    async def _send(
+        self, manager: FanOutManager, namespace: str, event: str, data: list[Any]
+    ) -> None:
         encoded = manager.server.packet_class(
             socketio_packet.EVENT, namespace=namespace, data=[event, *data]
         ).encode()
@@ -128,16 +175,19 @@ class FanOut:
             return
         message = engineio_packet.Packet(engineio_packet.MESSAGE, encoded)
         frame = text_frame(message.encode().encode())
-        send_packet = manager.server.eio.send_packet
+        engine = manager.server.eio
         waiting = []
-        for sid, eio_sid in manager.get_participants(namespace, None):
+        participants = list(manager.get_participants(namespace, None))
+        for count, (sid, eio_sid) in enumerate(participants, start=1):
+            if count % CLIENTS_PER_SLICE == 0:
+                await asyncio.sleep(0)  # let requests and other connections in between
             if manager.is_pre_connected(sid, namespace):
                 continue  # not answered CONNECT yet: it gets a snapshot once connected
             socket = self.sockets.get(eio_sid)
             if socket is not None and socket.write_if_idle(frame):
                 self.written += 1
-            else:
-                waiting.append(send_packet(eio_sid, message))
+            elif eio_sid in engine.sockets:  # not gone while this loop gave way
+                waiting.append(engine.send_packet(eio_sid, message))
         self.queued += len(waiting)
         if waiting:
             await asyncio.gather(*waiting)
@@ -174,7 +224,7 @@ class FanOutManager(socketio.AsyncManager):
             arguments = list(data)
         else:
             arguments = [] if data is None else [data]
-        await self.fan_out.broadcast(self, namespace, event, arguments)
+        self.fan_out.broadcast(self, namespace, event, arguments)
 
     async def emit_one_by_one(self, event: str, data: list[Any], namespace: str) -> None:
         await super().emit(event, tuple(data), namespace)
