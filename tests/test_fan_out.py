@@ -22,7 +22,8 @@ from tests.test_end_to_end import BoardWatcher
 from tests.test_scaling import settle_on
 
 USERS = [f"f{i}" for i in range(5)]
-WATCHERS = 16
+WATCHERS = 18
+TRANSPORTS: list[list[str] | None] = [None, ["websocket"], ["polling"]]
 
 
 @pytest.mark.parametrize(
@@ -65,9 +66,10 @@ async def test_clients_joining_mid_stream_see_versions_in_order_and_end_on_the_f
             stream_updates(node.url, tokens, duration=3.0, concurrency=4)
         )
         try:
-            # Half upgrade from polling, half open a websocket at once; all join while it streams.
+            # Some upgrade from polling, some open a websocket at once, some stay on long-polling
+            # (their boards go through Engine.IO's queue); all join while updates stream in.
             for number, watcher in enumerate(watchers):
-                transports = ["websocket"] if number % 2 else None
+                transports = TRANSPORTS[number % len(TRANSPORTS)]
                 await watcher.connect(node.url, tokens[USERS[0]], transports=transports)
                 await asyncio.sleep(0.1)
             result = await streaming
@@ -78,10 +80,24 @@ async def test_clients_joining_mid_stream_see_versions_in_order_and_end_on_the_f
                 assert watcher.versions == sorted(watcher.versions), "a board went back"
             messages = scrape_url(f"{node.url}/metrics")
             assert messages.value("scoreboard_socketio_messages_total", path="direct") > 0
+            assert messages.value("scoreboard_socketio_messages_total", path="queued") > 0
         finally:
             streaming.cancel()
-            for watcher in watchers:
-                await watcher.client.disconnect()
+            await asyncio.gather(*(leave(watcher) for watcher in watchers))
+
+
+async def leave(watcher: BoardWatcher) -> None:
+    """Disconnect; a long-polling client without waiting for its poll to time out.
+
+    python-engineio's server ends a client-closed long-poll only at its ping timeout, and
+    python-engineio's client waits for that poll unless told to abort.
+    """
+    engine = watcher.client.eio
+    if engine.current_transport != "polling":
+        await watcher.client.disconnect()
+        return
+    await engine.disconnect(abort=True)  # closes its HTTP session, which ends the poll
+    await asyncio.wait_for(engine.read_loop_task, 5)
 
 
 async def test_a_burst_of_boards_reaches_clients_as_the_newest_board_only(aiohttp_client, env):

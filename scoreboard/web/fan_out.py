@@ -22,6 +22,7 @@ import contextlib
 import logging
 import struct
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import engineio
 import socketio
@@ -49,6 +50,13 @@ def text_frame(payload: bytes) -> bytes:
     else:
         header = struct.pack("!BBQ", _FINAL_TEXT, 127, length)
     return header + payload
+
+
+def board_version(arguments: list[Any]) -> int | None:
+    """The `version` of a board event's payload; None for an event that carries none."""
+    payload = arguments[0] if len(arguments) == 1 else None
+    version = payload.get("version") if isinstance(payload, dict) else None
+    return version if type(version) is int else None
 
 
 class DirectWebSocket(engineio_aiohttp.WebSocket):  # type: ignore[misc]
@@ -108,6 +116,19 @@ class FanOut:
         # (namespace, event) -> the newest broadcast not sent yet; it replaces an older one.
         self._pending: dict[tuple[str, str], tuple[FanOutManager, list[Any]]] = {}
         self._sender: asyncio.Task[None] | None = None
+        # Engine.IO socket -> the newest board `version` on its way to that client.
+        self._versions: WeakKeyDictionary[Any, int] = WeakKeyDictionary()
+
+    def claim(self, engine_socket: Any, version: int) -> bool:
+        """Note that board `version` goes to this connection; False if it has had it or a newer.
+
+        Boards reach a node by two paths, the snapshot read on connect and the broadcasts, and
+        from several workers; this keeps each client's boards in version order whatever the race.
+        """
+        if self._versions.get(engine_socket, -1) >= version:
+            return False
+        self._versions[engine_socket] = version
+        return True
 
     def latest(self, event: str) -> list[Any] | None:
         """The arguments of the last broadcast of `event` on this node, if there was one."""
@@ -175,6 +196,7 @@ class FanOut:
             return
         message = engineio_packet.Packet(engineio_packet.MESSAGE, encoded)
         frame = text_frame(message.encode().encode())
+        version = board_version(data)
         engine = manager.server.eio
         waiting = []
         participants = list(manager.get_participants(namespace, None))
@@ -183,10 +205,15 @@ class FanOut:
                 await asyncio.sleep(0)  # let requests and other connections in between
             if manager.is_pre_connected(sid, namespace):
                 continue  # not answered CONNECT yet: it gets a snapshot once connected
+            engine_socket = engine.sockets.get(eio_sid)
+            if engine_socket is None:
+                continue  # gone while this loop gave way
+            if version is not None and not self.claim(engine_socket, version):
+                continue
             socket = self.sockets.get(eio_sid)
             if socket is not None and socket.write_if_idle(frame):
                 self.written += 1
-            elif eio_sid in engine.sockets:  # not gone while this loop gave way
+            else:
                 waiting.append(engine.send_packet(eio_sid, message))
         self.queued += len(waiting)
         if waiting:
