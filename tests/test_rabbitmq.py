@@ -167,3 +167,20 @@ async def test_dead_letter_moves_a_delivery_aside(publisher, namespace):
     await consumer.close()
     assert await queue_depth(dead_letter_queue_name(namespace)) == 1
     assert await queue_depth(namespace) == 0
+
+
+class HeldMessage:
+    """What the consumer reads of a delivery: body and headers (no broker needed to batch)."""
+
+    def __init__(self, update: ScoreUpdate) -> None:
+        self.body = update.to_message()
+        self.headers: dict[str, object] = {}
+
+
+async def test_a_batch_waits_a_moment_for_updates_still_arriving():
+    consumer = RabbitConsumer(RABBITMQ_URL, "not-consumed", prefetch=10)
+    first, second = ScoreUpdate.new("alice", "Alice", 1), ScoreUpdate.new("bob", "Bob", 2)
+    consumer._inbox.put_nowait(HeldMessage(first))  # as aio-pika hands deliveries over
+    asyncio.get_running_loop().call_later(0.002, consumer._inbox.put_nowait, HeldMessage(second))
+    batch = await asyncio.wait_for(anext(consumer.batches()), 5)
+    assert [delivery.update for delivery in batch] == [first, second]
