@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from scoreboard.errors import AuthenticationFailed
-from scoreboard.verified_tokens import VerifiedTokens
+from scoreboard.verified_tokens import Verified, VerifiedTokens
 
 if TYPE_CHECKING:
     from scoreboard.config import Settings
@@ -196,7 +196,7 @@ class TokenVerifier:
         if cached is not None and token:
             if cached.kid is not None and self._jwks is not None:
                 await self._jwks.refresh_for(cached.kid)
-            if (known := self._remembered(token)) is not None:
+            if (known := self._still_ours(token, cached)) is not None:
                 return known
         token, header = _parse(token)
         kid = header.get("kid")
@@ -213,15 +213,15 @@ class TokenVerifier:
 
     def verify(self, token: str | None) -> Identity:
         """Verify with the keys in hand, fetching nothing; AuthenticationFailed if in doubt."""
-        if token and (known := self._remembered(token)) is not None:
+        cached = self._verified.get(token) if token else None
+        if cached is not None and token and (known := self._still_ours(token, cached)):
             return known
         return self._verify(*_parse(token))
 
-    def _remembered(self, token: str) -> Identity | None:
-        """The identity of a token verified before, if the key that verified it is still ours."""
-        cached = self._verified.get(token)
-        if cached is None:
-            return None
+    def _still_ours(
+        self, token: str, cached: Verified[Identity, VerificationKey]
+    ) -> Identity | None:
+        """The remembered identity, if the key that verified the token is still ours."""
         if cached.kid is not None and (
             self._jwks is None or self._jwks.key(cached.kid) is not cached.key
         ):

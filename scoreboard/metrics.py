@@ -163,12 +163,12 @@ class WebMetrics(Metrics):
     def count_socket_messages(self, read: Callable[[], Mapping[str, int]]) -> None:
         """Export scoreboard_socketio_messages_total by path, read from `read` at each scrape."""
         self.registry.register(
-            _LabelledCallbackCounter(
+            _CallbackCounter(
                 "scoreboard_socketio_messages",
                 "Broadcast messages for this node's clients: written straight to the websocket"
                 " (direct) or queued behind the connection's own packets (queued)",
-                "path",
                 read,
+                label="path",
             )
         )
 
@@ -200,30 +200,28 @@ def _since(accepted_at: float, now: float) -> float:
 
 
 class _CallbackCounter(Collector):
-    """A counter whose value is kept elsewhere and read at scrape time."""
-
-    def __init__(self, name: str, documentation: str, read: Callable[[], int]) -> None:
-        self._name = name
-        self._documentation = documentation
-        self._read = read
-
-    def collect(self) -> Iterable[Metric]:
-        yield CounterMetricFamily(self._name, self._documentation, value=self._read())
-
-
-class _LabelledCallbackCounter(Collector):
-    """A counter with one label whose values are kept elsewhere and read at scrape time."""
+    """A counter whose value, or values by one label, is kept elsewhere and read at scrape time."""
 
     def __init__(
-        self, name: str, documentation: str, label: str, read: Callable[[], Mapping[str, int]]
+        self,
+        name: str,
+        documentation: str,
+        read: Callable[[], int] | Callable[[], Mapping[str, int]],
+        label: str | None = None,
     ) -> None:
         self._name = name
         self._documentation = documentation
-        self._label = label
         self._read = read
+        self._label = label
 
     def collect(self) -> Iterable[Metric]:
-        family = CounterMetricFamily(self._name, self._documentation, labels=[self._label])
-        for value, count in self._read().items():
-            family.add_metric([value], count)
-        yield family
+        value = self._read()
+        if isinstance(value, Mapping):
+            family = CounterMetricFamily(
+                self._name, self._documentation, labels=[self._label or ""]
+            )
+            for label_value, count in value.items():
+                family.add_metric([label_value], count)
+            yield family
+        else:
+            yield CounterMetricFamily(self._name, self._documentation, value=value)

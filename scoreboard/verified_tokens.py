@@ -64,6 +64,3 @@ class VerifiedTokens(Generic[Identity, Key]):
 
     def forget(self, token: str) -> None:
         self._entries.pop(token, None)
-
-    def __len__(self) -> int:
-        return len(self._entries)

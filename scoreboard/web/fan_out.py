@@ -112,7 +112,6 @@ class FanOut:
         self.sockets: dict[str, DirectWebSocket] = {}
         self.written = 0
         self.queued = 0
-        self._latest: dict[str, list[Any]] = {}
         # (namespace, event) -> the newest broadcast not sent yet; it replaces an older one.
         self._pending: dict[tuple[str, str], tuple[FanOutManager, list[Any]]] = {}
         self._sender: asyncio.Task[None] | None = None
@@ -129,10 +128,6 @@ class FanOut:
             return False
         self._versions[engine_socket] = version
         return True
-
-    def latest(self, event: str) -> list[Any] | None:
-        """The arguments of the last broadcast of `event` on this node, if there was one."""
-        return self._latest.get(event)
 
     def counts(self) -> dict[str, int]:
         return {"direct": self.written, "queued": self.queued}
@@ -156,7 +151,6 @@ class FanOut:
         earlier one of the same event still waits replaces it: each carries the whole state (the
         top 10), so a busy node skips to the newest rather than working through a backlog.
         """
-        self._latest[event] = data
         self._pending.pop((namespace, event), None)  # re-inserted last, behind other events
         self._pending[(namespace, event)] = (manager, data)
         if self._sender is None or self._sender.done():

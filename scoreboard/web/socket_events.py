@@ -10,7 +10,6 @@ from aiohttp import web
 
 from scoreboard.broadcast import LEADERBOARD_EVENT
 from scoreboard.errors import AuthenticationFailed, StoreUnavailable
-from scoreboard.web.fan_out import board_version
 from scoreboard.web.keys import FAN_OUT, STORE, VERIFIER
 
 log = logging.getLogger(__name__)
@@ -36,16 +35,10 @@ def register_socket_events(sio: socketio.AsyncServer, app: web.Application) -> N
         except StoreUnavailable:
             log.warning("no snapshot for %s: store unavailable", sid)
             return
-        fan_out = app[FAN_OUT]
-        payload = board.to_event_payload()
-        # A broadcast this node has seen may be newer than what was just read: send the newer.
-        broadcast = fan_out.latest(LEADERBOARD_EVENT)
-        if broadcast and (board_version(broadcast) or -1) > board.version:
-            payload = broadcast[0]
         engine_socket = sio.eio.sockets.get(sio.manager.eio_sid_from_sid(sid, "/"))
-        if engine_socket is None or not fan_out.claim(engine_socket, payload["version"]):
+        if engine_socket is None or not app[FAN_OUT].claim(engine_socket, board.version):
             return  # gone, or a broadcast as new or newer has reached it meanwhile
         # The client is on this node: no need to go through the Redis channel of all nodes.
-        await sio.emit(LEADERBOARD_EVENT, payload, to=sid, ignore_queue=True)
+        await sio.emit(LEADERBOARD_EVENT, board.to_event_payload(), to=sid, ignore_queue=True)
 
     sio.on("connect", connect)
