@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
+from scoreboard import identities
 from scoreboard.errors import AuthenticationFailed
 from scoreboard.verified_tokens import Verified, VerifiedTokens
 
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MAX_USERNAME_LENGTH = 64
 MAX_TOKEN_LENGTH = 8192
 MIN_RSA_KEY_BITS = 2048
 PUBLIC_KEY_ALGORITHMS = ("RS256", "ES256")  # a tuple: `in` must not hash a header value
@@ -248,14 +248,14 @@ class TokenVerifier:
             )
         except jwt.PyJWTError:
             raise AuthenticationFailed() from None
-        subject = claims["sub"]
-        if not isinstance(subject, str) or not subject:
-            raise AuthenticationFailed()
-        tier = claims.get("tier")
+        try:
+            subject = identities.user_id(claims["sub"])
+        except identities.InvalidIdentity:
+            raise AuthenticationFailed() from None
         identity = Identity(
             subject=subject,
             username=_display_name(claims, subject),
-            tier=tier if isinstance(tier, str) and tier else None,
+            tier=identities.tier(claims.get("tier")),
             is_admin=claims.get("role") == "admin",
         )
         self._verified.remember(token, identity, key, jwks_kid, claims.get("exp"))
@@ -289,11 +289,11 @@ def _parse(token: str | None) -> tuple[str, dict[str, Any]]:
 
 
 def _display_name(claims: dict[str, object], subject: str) -> str:
+    """`name`, else `preferred_username`, else the subject, cleaned for display."""
     for claim in ("name", "preferred_username"):
-        value = claims.get(claim)
-        if isinstance(value, str) and value.strip():
-            return value.strip()[:MAX_USERNAME_LENGTH]
-    return subject[:MAX_USERNAME_LENGTH]
+        if (name := identities.display_name(claims.get(claim), "")) != "":
+            return name
+    return identities.display_name(subject, subject)
 
 
 def issue_token(

@@ -136,11 +136,11 @@ async def test_increment_cap_follows_max_score_increment(aiohttp_client, env, ma
         ('{"userId": 7, "scoreIncrement": 1}', "userId must be a non-empty string"),
         (
             '{"userId": "' + "a" * 129 + '", "scoreIncrement": 1}',
-            "userId must be at most 128 printable characters",
+            "userId must be at most 128 characters",
         ),
         (
             '{"userId": "al\\u0000ice", "scoreIncrement": 1}',
-            "userId must be at most 128 printable characters",
+            "userId must not contain control characters",
         ),
     ],
 )

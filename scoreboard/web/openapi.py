@@ -10,11 +10,10 @@ from typing import Any
 
 from aiohttp import web
 
-from scoreboard.auth import MAX_USERNAME_LENGTH
 from scoreboard.config import MAX_SAFE_INTEGER, Settings
 from scoreboard.idempotency import MAX_KEY_LENGTH
+from scoreboard.identities import MAX_USER_ID_LENGTH, MAX_USERNAME_LENGTH
 from scoreboard.models import TOP_N
-from scoreboard.validation import MAX_USER_ID_LENGTH
 from scoreboard.web.keys import SETTINGS
 from scoreboard.web.page import STATIC_FILES
 from scoreboard.web.read_params import (
@@ -117,12 +116,13 @@ def _components(settings: Settings) -> Schema:
         "type": "string",
         "minLength": 1,
         "maxLength": MAX_USER_ID_LENGTH,
-        # Python's str.isprintable(): no control, format, surrogate, private-use, unassigned or
-        # separator character, but the plain space.
+        # What a pattern can say of scoreboard.identities' rule; the description says the rest.
         "pattern": r"^(?:[^\p{C}\p{Z}]| )+$",
         "description": (
-            f"1 to {MAX_USER_ID_LENGTH} printable characters: no control, format, private-use, "
-            "unassigned or separator characters (the space excepted)"
+            f"1 to {MAX_USER_ID_LENGTH} printable characters after NFC normalisation (compared "
+            "in NFC): no control, format, private-use, unassigned or separator characters (the "
+            "space excepted, but not at either end), no invisible fillers, and no mix of scripts "
+            "that look alike (Latin with Cyrillic or Greek; see the identities section of the docs)"
         ),
     }
     score = _integer(1, MAX_SAFE_INTEGER)
