@@ -112,11 +112,26 @@ async def test_any_valid_token_reads_anyones_rank(api, board, make_token: TokenF
     assert (status, body["user"]["userId"]) == (200, "alice")
 
 
-@pytest.mark.parametrize("user", ["nobody", "al%00ice", "al%0Aice", "a" * 128])
+@pytest.mark.parametrize("user", ["nobody", "a" * 128, "%D0%B0%D0%BB%D0%B8%D1%81%D0%B0"])
 async def test_a_user_with_no_score_is_404(api, board, make_token: TokenFactory, user: str):
     await play(board, ("alice", 5))
     status, body = await get(api, f"/api/users/{user}/rank", make_token("nobody"))
     assert (status, body) == (404, {"status": "error", "message": "No score for this user"})
+
+
+@pytest.mark.parametrize(
+    ("user", "message"),
+    [
+        ("al%00ice", "userId must not contain control characters"),
+        ("al%0Aice", "userId must not contain control characters"),
+        ("%D0%B0lice", "userId must not mix scripts that look alike (e.g. Latin and Cyrillic)"),
+        ("al%E3%85%A4ice", "userId must contain only printable characters"),
+        ("%20alice", "userId must not begin or end with whitespace"),
+    ],
+)
+async def test_a_user_id_no_update_could_carry_is_400(api, make_token, user: str, message: str):
+    status, body = await get(api, f"/api/users/{user}/rank", make_token("nobody"))
+    assert (status, body) == (400, {"status": "error", "message": message})
 
 
 async def test_user_ids_with_reserved_url_characters_are_found(api, board, make_token):
@@ -166,7 +181,7 @@ async def test_invalid_board_queries_are_400(api, make_token, query: str, messag
         ("/api/users/alice/rank?around=51", "around must be an integer from 0 to 50"),
         ("/api/users/alice/rank?around=-1", "around must be an integer from 0 to 50"),
         ("/api/users/alice/rank?around=x", "around must be an integer from 0 to 50"),
-        ("/api/users/" + "a" * 129 + "/rank", "userId must be 1 to 128 characters"),
+        ("/api/users/" + "a" * 129 + "/rank", "userId must be at most 128 characters"),
     ],
 )
 async def test_invalid_rank_requests_are_400(api, make_token, path: str, message: str):

@@ -10,11 +10,14 @@ from aiohttp import web
 from scoreboard.auth import Identity
 from scoreboard.broadcast import LEADERBOARD_EVENT
 from scoreboard.broker.rabbitmq import DeadLetters
-from scoreboard.errors import Forbidden, InvalidRequest, NotFound
+from scoreboard.errors import Forbidden, NotFound
 from scoreboard.models import Leaderboard
 from scoreboard.rate_policy import validate_overrides
+from scoreboard.validation import checked_user_id, parse_json
 from scoreboard.web import responses
 from scoreboard.web.keys import LEDGER, RATE_POLICY, SETTINGS, SOCKETIO, STORE, VERIFIER
+from scoreboard.web.read_params import query_integer
+from scoreboard.web.request_body import read_body
 
 log = logging.getLogger("scoreboard.admin")
 
@@ -22,9 +25,7 @@ MAX_DEAD_LETTERS_PER_CALL = 1000
 
 
 async def _admin(request: web.Request) -> Identity:
-    identity = await request.app[VERIFIER].authenticate_header(
-        request.headers.get("Authorization")
-    )
+    identity = await request.app[VERIFIER].authenticate_header(request.headers.get("Authorization"))
     if not identity.is_admin:
         raise Forbidden("This needs a token with role admin")
     return identity
@@ -34,9 +35,10 @@ def _audit(admin: Identity, action: str, detail: object) -> None:
     log.info("admin %s: %s %s", admin.subject, action, json.dumps(detail))
 
 
-async def _take_off_board(request: web.Request, user_ids: list[str] | None) -> None:
+async def _take_off_board(
+    request: web.Request, admin: Identity, user_ids: list[str] | None
+) -> None:
     """Record the removal in the ledger first (if any), then change the board and push it."""
-    admin = await _admin(request)
     ledger = request.app.get(LEDGER)
     if ledger is not None:
         await ledger.record_removal(user_ids, admin.subject)
@@ -52,14 +54,15 @@ async def _broadcast(app: web.Application, board: Leaderboard) -> None:
 
 async def remove_user(request: web.Request) -> web.Response:
     """Take one user off the board; their next update starts from 0."""
-    user_id = request.match_info["userId"]
-    await _take_off_board(request, [user_id])
+    admin = await _admin(request)
+    user_id = checked_user_id(request.match_info["userId"])
+    await _take_off_board(request, admin, [user_id])
     return responses.success({"message": f"{user_id} removed from the board"})
 
 
 async def reset_board(request: web.Request) -> web.Response:
     """Take everyone off the board."""
-    await _take_off_board(request, None)
+    await _take_off_board(request, await _admin(request), None)
     return responses.success({"message": "Board reset"})
 
 
@@ -71,10 +74,7 @@ def _dead_letters(request: web.Request) -> DeadLetters:
 
 
 def _limit(request: web.Request, default: int) -> int:
-    raw = request.query.get("limit", str(default))
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_DEAD_LETTERS_PER_CALL:
-        raise InvalidRequest(f"limit must be an integer from 1 to {MAX_DEAD_LETTERS_PER_CALL}")
-    return int(raw)
+    return query_integer(request.query, "limit", default, 1, MAX_DEAD_LETTERS_PER_CALL)
 
 
 async def list_dead_letters(request: web.Request) -> web.Response:
@@ -104,11 +104,7 @@ async def get_rate_limits(request: web.Request) -> web.Response:
 async def put_rate_limits(request: web.Request) -> web.Response:
     """Replace the runtime overrides ({tier: limit}, "default" for everyone else; {} clears)."""
     admin = await _admin(request)
-    try:
-        body = json.loads(await request.read())
-    except ValueError:
-        raise InvalidRequest("Request body must be valid JSON") from None
-    overrides = validate_overrides(body)
+    overrides = validate_overrides(parse_json(await read_body(request)))
     await request.app[RATE_POLICY].replace_overrides(overrides)
     _audit(admin, "set rate limit overrides", overrides)
     return responses.success({"message": "Rate limit overrides saved", "overrides": overrides})

@@ -6,29 +6,30 @@ from typing import Any
 
 from aiohttp import web
 
-from scoreboard.errors import Forbidden, InvalidRequest, NotFound
+from scoreboard.errors import Forbidden, NotFound
 from scoreboard.ledger.postgres import LedgerEntry
+from scoreboard.validation import checked_user_id
 from scoreboard.web import responses
 from scoreboard.web.keys import LEDGER, VERIFIER
+from scoreboard.web.read_params import query_integer
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+MAX_ENTRY_ID = 2**63 - 1  # PostgreSQL's bigint
 
 
 async def get_history(request: web.Request) -> web.Response:
     """A page of the caller's own history; `nextBefore` fetches the next, older page."""
-    identity = await request.app[VERIFIER].authenticate_header(
-        request.headers.get("Authorization")
-    )
-    user_id = request.match_info["userId"]
+    identity = await request.app[VERIFIER].authenticate_header(request.headers.get("Authorization"))
+    user_id = checked_user_id(request.match_info["userId"])
     if user_id != identity.subject:
         raise Forbidden("A user can only read their own history")
     ledger = request.app.get(LEDGER)
     if ledger is None:
         raise NotFound("Score history needs DATABASE_URL; this deployment keeps none")
-    limit = _integer(request.query.get("limit"), "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    before = request.query.get("before")
-    cursor = None if before is None else _integer(before, "before", 0, 1, 2**63 - 1)
+    limit = query_integer(request.query, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    before = query_integer(request.query, "before", 0, 1, MAX_ENTRY_ID)
+    cursor = before or None
     entries = await ledger.history(user_id, limit + 1, cursor)
     page = entries[:limit]
     return responses.success(
@@ -38,14 +39,6 @@ async def get_history(request: web.Request) -> web.Response:
             "nextBefore": str(page[-1].entry_id) if len(entries) > limit else None,
         }
     )
-
-
-def _integer(raw: str | None, name: str, default: int, low: int, high: int) -> int:
-    if raw is None:
-        return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise InvalidRequest(f"{name} must be an integer from {low} to {high}")
-    return int(raw)
 
 
 def _entry_json(entry: LedgerEntry) -> dict[str, Any]:

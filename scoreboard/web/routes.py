@@ -8,7 +8,7 @@ from scoreboard.errors import Forbidden, NotFound
 from scoreboard.idempotency import IdempotentRequest
 from scoreboard.models import ScoreUpdate
 from scoreboard.request_ids import current_request_id
-from scoreboard.validation import parse_score_update
+from scoreboard.validation import checked_user_id, parse_score_update
 from scoreboard.web import responses
 from scoreboard.web.demo import get_demo
 from scoreboard.web.keys import (
@@ -22,7 +22,8 @@ from scoreboard.web.keys import (
 )
 from scoreboard.web.openapi import get_openapi
 from scoreboard.web.page import live_page, static_file
-from scoreboard.web.read_params import parse_around, parse_page_query, parse_user_id
+from scoreboard.web.read_params import parse_around, parse_page_query
+from scoreboard.web.request_body import read_body
 
 
 async def post_score_update(request: web.Request) -> web.Response:
@@ -31,7 +32,7 @@ async def post_score_update(request: web.Request) -> web.Response:
     identity = await app[VERIFIER].authenticate_header(request.headers.get("Authorization"))
     limit = await app[RATE_POLICY].limit_for(identity.tier)
     await app[SCORE_RATE_LIMITER].check(identity.subject, limit)
-    body = parse_score_update(await request.read(), app[SETTINGS].max_score_increment)
+    body = parse_score_update(await read_body(request), app[SETTINGS].max_score_increment)
     if body.user_id != identity.subject:
         raise Forbidden("A user can only update their own score")
 
@@ -63,7 +64,7 @@ async def get_leaderboard(request: web.Request) -> web.Response:
 async def get_user_rank(request: web.Request) -> web.Response:
     """A user's rank and score with up to `around` neighbours on each side."""
     await _admit_reader(request)
-    user_id = parse_user_id(request.match_info["userId"])
+    user_id = checked_user_id(request.match_info["userId"])
     around = parse_around(request.query)
     standing = await request.app[STORE].user_rank(user_id, around)
     if standing is None:
