@@ -11,6 +11,7 @@ ScoreboardError
 │   ├── Forbidden            403: the token's user may not do this
 │   ├── NotFound             404: nothing there (or the feature is not enabled here)
 │   ├── IdempotencyConflict  409: an Idempotency-Key reused with another body, or in flight
+│   ├── UnsupportedMediaType 415: the body comes in an encoding we do not read
 │   ├── RateLimited          429: the user spent their allowance; carries retry_after
 │   └── ServiceUnavailable   503: a backing service cannot take the request now
 │       ├── QueueUnavailable   the broker did not confirm the message
@@ -89,6 +90,13 @@ class NotFound(ApiError):
 
     status = 404
     message = "Not found"
+
+
+class UnsupportedMediaType(ApiError):
+    """The body's Content-Encoding is not one this service decodes."""
+
+    status = 415
+    message = "Unsupported media type"
 
 
 class IdempotencyConflict(ApiError):
