@@ -9,16 +9,16 @@ from dataclasses import dataclass, field
 from enum import Enum
 from urllib.parse import urlparse
 
-import limits
-
 from scoreboard.auth import public_key_from_pem
 from scoreboard.errors import ConfigError
+from scoreboard.rate_policy import checked_rate_limit
 
 MIN_JWT_SECRET_LENGTH = 32  # RFC 7518 §3.2: an HS256 key has at least 256 bits
 MAX_SAFE_INTEGER = 2**53 - 1  # Number.MAX_SAFE_INTEGER: scores stay exact in JavaScript
 MAX_PRIORITY = 9  # RabbitMQ's x-max-priority: a few levels cost little, many cost memory and CPU
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 DEFAULT_METRICS_PORT = 9464  # not 9100: node_exporter, often on the same host, has that one
+_PRIORITY_DIGITS = frozenset(str(priority) for priority in range(MAX_PRIORITY + 1))
 
 
 class Mode(Enum):
@@ -254,10 +254,9 @@ class _EnvReader:
     def rate_limit(self, name: str, *, default: str) -> str:
         raw = self.text(name) or default
         try:
-            limits.parse(raw)
-        except ValueError:
-            raise ConfigError(f"{name} must look like '100/minute', got {raw!r}") from None
-        return raw
+            return checked_rate_limit(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{name}: {exc}") from None
 
     def choice(self, name: str, *, default: str, choices: set[str]) -> str:
         raw = (self.text(name) or default).upper()
@@ -292,10 +291,11 @@ class _EnvReader:
         for item in filter(None, (part.strip() for part in (self.text(name) or "").split(","))):
             tier, _, limit = item.partition(":")
             try:
-                limits.parse(limit)
-            except ValueError:
+                checked_rate_limit(limit.strip())
+            except ValueError as exc:
                 raise ConfigError(
-                    f"{name} must look like 'free:100/minute,premium:300/minute', got {item!r}"
+                    f"{name} must look like 'free:100/minute,premium:300/minute', got {item!r}: "
+                    f"{exc}"
                 ) from None
             if not tier.strip():
                 raise ConfigError(f"{name} has a limit without a tier: {item!r}")
@@ -307,10 +307,11 @@ class _EnvReader:
         pairs = []
         for item in filter(None, (part.strip() for part in (self.text(name) or "").split(","))):
             tier, _, priority = item.partition("=")
-            if not tier.strip() or not priority.strip().isdigit():
-                raise ConfigError(f"{name} must look like 'free=0,premium=5', got {item!r}")
-            if int(priority) > MAX_PRIORITY:
-                raise ConfigError(f"{name}: priorities go from 0 to {MAX_PRIORITY}, got {item!r}")
+            if not tier.strip() or priority.strip() not in _PRIORITY_DIGITS:
+                raise ConfigError(
+                    f"{name} must look like 'free=0,premium=5' (priorities 0 to {MAX_PRIORITY}), "
+                    f"got {item!r}"
+                )
             pairs.append((tier.strip(), int(priority)))
         return tuple(pairs)
 

@@ -3,17 +3,42 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Protocol
 
 import limits
 import redis.asyncio as redis
 
+from scoreboard import identities
 from scoreboard.errors import InvalidRequest
 from scoreboard.redis_errors import redis_errors_as_unavailable
 
 DEFAULT_TIER = "default"  # the override key for users whose tier has no limit of its own
 REFRESH_SECONDS = 2.0  # how stale an override may be on a node: changes reach all nodes this fast
+# What the moving window on Redis can hold: its Lua script indexes a list up to the amount, and
+# the key expires after the window; beyond these the script fails on every request.
+MAX_RATE_LIMIT_AMOUNT = 1_000_000_000
+MAX_RATE_LIMIT_WINDOW_SECONDS = 24 * 60 * 60
+RATE_LIMIT_EXAMPLE = "100/minute"
+
+log = logging.getLogger(__name__)
+
+
+def checked_rate_limit(text: str) -> str:
+    """`text` when it is one limit the store can enforce ('100/minute'); ValueError says why."""
+    try:
+        items = limits.parse_many(text)
+    except ValueError:
+        items = []
+    if len(items) != 1:
+        raise ValueError(f"not a rate limit such as {RATE_LIMIT_EXAMPLE!r}: {text!r}")
+    item = items[0]
+    if not 1 <= item.amount <= MAX_RATE_LIMIT_AMOUNT:
+        raise ValueError(f"a rate limit allows 1 to {MAX_RATE_LIMIT_AMOUNT} requests: {text!r}")
+    if not 1 <= item.get_expiry() <= MAX_RATE_LIMIT_WINDOW_SECONDS:
+        raise ValueError(f"a rate limit's window is at most one day: {text!r}")
+    return text
 
 
 class OverrideStore(Protocol):
@@ -32,11 +57,22 @@ class RedisOverrideStore:
     async def load(self) -> dict[str, str]:
         async with redis_errors_as_unavailable():
             raw = await self._client.get(self._key)
-        return dict(json.loads(raw)) if raw else {}
+        return _usable(json.loads(raw)) if raw else {}
 
     async def save(self, overrides: dict[str, str]) -> None:
         async with redis_errors_as_unavailable():
             await self._client.set(self._key, json.dumps(overrides))
+
+
+def _usable(stored: object) -> dict[str, str]:
+    """The stored overrides this version can enforce; others (saved by an older one) are logged."""
+    usable: dict[str, str] = {}
+    for tier, limit in (stored if isinstance(stored, dict) else {"?": stored}).items():
+        try:
+            usable.update(validate_overrides({tier: limit}))
+        except InvalidRequest as exc:
+            log.warning("ignoring a stored rate limit override: %s", exc.message)
+    return usable
 
 
 class MemoryOverrideStore:
@@ -56,13 +92,14 @@ def validate_overrides(overrides: object) -> dict[str, str]:
         raise InvalidRequest("Rate limit overrides must be a JSON object of tier to limit")
     checked = {}
     for tier, limit in overrides.items():
-        if not isinstance(limit, str) or not tier:
-            raise InvalidRequest("Each override must map a tier to a limit such as '50/minute'")
+        if identities.tier(tier) != tier or not isinstance(limit, str):
+            raise InvalidRequest(
+                f"Each override must map a tier to a limit such as {RATE_LIMIT_EXAMPLE!r}"
+            )
         try:
-            limits.parse(limit)
-        except ValueError:
-            raise InvalidRequest(f"Not a rate limit: {limit!r} (e.g. '50/minute')") from None
-        checked[tier] = limit
+            checked[tier] = checked_rate_limit(limit)
+        except ValueError as exc:
+            raise InvalidRequest(f"Rate limit override for {tier!r}: {exc}") from None
     return checked
 
 
