@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from dataclasses import dataclass
@@ -40,7 +41,9 @@ class ScoreUpdate:
             request_id=request_id,
         )
 
-    def to_message(self) -> bytes:
+    @functools.cached_property
+    def message(self) -> bytes:
+        """The queue message, encoded once; raises if the update cannot be encoded at all."""
         message: dict[str, Any] = {
             "v": MESSAGE_FORMAT_VERSION,
             "id": self.message_id,

@@ -68,16 +68,22 @@ class ScoreSubmission:
         return Accepted(new_score)
 
     async def _queue(self, update: ScoreUpdate, priority: int) -> int:
+        # Encoded before anything is reserved: what cannot be queued leaves no trace.
+        update.message  # noqa: B018
         # One update per user in flight on this node: should its publish fail and be cancelled,
         # no later answer for that user has counted it in its newScore.
         async with self._one_per_user.hold(update.user_id):
             new_score = await self._store.reserve(update, MAX_SAFE_INTEGER)
             try:
                 await self._publisher.publish(update, priority)
-            except QueueUnavailable:
-                # The broker may or may not hold the message; release() settles it either way.
-                if await self._store.release(update):
+            except BaseException as failure:
+                # Whatever failed, the broker may or may not hold the message: release() settles
+                # it, and when a worker applied it already the update stands with its answer.
+                applied = not await self._store.release(update)
+                if not applied or isinstance(failure, asyncio.CancelledError):
                     raise
+                if not isinstance(failure, QueueUnavailable):
+                    log.exception("publish failed after the update was applied")
         if self._metrics is not None:
             self._metrics.updates_accepted.inc()
         return new_score

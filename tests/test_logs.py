@@ -115,10 +115,10 @@ def test_metrics_settings_are_validated(variable: str, value: str):
 
 def test_the_request_id_survives_the_queue_and_older_messages_still_decode():
     update = ScoreUpdate.new("alice", "Alice", 5, request_id="abc-123")
-    assert ScoreUpdate.from_message(update.to_message()) == update
+    assert ScoreUpdate.from_message(update.message) == update
     without = ScoreUpdate.new("alice", "Alice", 5)
-    assert b"requestId" not in without.to_message()
-    older = json.loads(without.to_message())
+    assert b"requestId" not in without.message
+    older = json.loads(without.message)
     assert ScoreUpdate.from_message(json.dumps(older).encode()).request_id is None
     # A mangled id costs the trace, never the update.
     mangled = {**older, "requestId": "has spaces\nand a newline"}

@@ -127,7 +127,7 @@ async def test_signed_messages_pass_and_unsigned_or_tampered_ones_are_dead_lette
 ):
     signer = MessageSigner("k" * 32)
     signed = ScoreUpdate.new("alice", "Alice", 2)
-    forged = ScoreUpdate.new("mallory", "Mallory", 1_000_000).to_message()
+    forged = ScoreUpdate.new("mallory", "Mallory", 1_000_000).message
     connection = await aio_pika.connect(RABBITMQ_URL)
     async with connection:
         channel = await connection.channel()
@@ -138,11 +138,9 @@ async def test_signed_messages_pass_and_unsigned_or_tampered_ones_are_dead_lette
         await exchange.publish(
             aio_pika.Message(forged, headers={SIGNATURE_HEADER: wrong_key}), routing_key=namespace
         )
-        tampered = signed.to_message().replace(b'"increment":2', b'"increment":9')
+        tampered = signed.message.replace(b'"increment":2', b'"increment":9')
         await exchange.publish(
-            aio_pika.Message(
-                tampered, headers={SIGNATURE_HEADER: signer.sign(signed.to_message())}
-            ),
+            aio_pika.Message(tampered, headers={SIGNATURE_HEADER: signer.sign(signed.message)}),
             routing_key=namespace,
         )
     publisher = await started(RabbitPublisher(RABBITMQ_URL, namespace, signer))
@@ -173,7 +171,7 @@ class HeldMessage:
     """What the consumer reads of a delivery: body and headers (no broker needed to batch)."""
 
     def __init__(self, update: ScoreUpdate) -> None:
-        self.body = update.to_message()
+        self.body = update.message
         self.headers: dict[str, object] = {}
 
 

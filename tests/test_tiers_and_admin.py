@@ -169,14 +169,14 @@ async def test_dead_letters_are_listed_and_replayed(api, namespace):
     async with connection:
         channel = await connection.channel()
         stranded = ScoreUpdate.new("alice", "Alice", 3)
-        for body in (stranded.to_message(), b"not json"):
+        for body in (stranded.message, b"not json"):
             await channel.default_exchange.publish(
                 aio_pika.Message(body, message_id="m"),
                 routing_key=dead_letter_queue_name(namespace),
             )
     listed = await api.get("/api/admin/dead-letters?limit=10", headers=ADMIN)
     letters = (await listed.json())["deadLetters"]
-    assert [letter["body"] for letter in letters] == [stranded.to_message().decode(), "not json"]
+    assert [letter["body"] for letter in letters] == [stranded.message.decode(), "not json"]
     assert await queue_depth(dead_letter_queue_name(namespace)) == 2  # peeking leaves them
 
     replayed = await api.post("/api/admin/dead-letters/replay", headers=ADMIN)

@@ -107,7 +107,7 @@ class RabbitPublisher:
         self._connection, self._channel = connection, channel
 
     async def publish(self, update: ScoreUpdate, priority: int = 0) -> None:
-        body = update.to_message()
+        body = update.message
         message = aio_pika.Message(
             body,
             content_type="application/json",
