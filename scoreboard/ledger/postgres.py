@@ -188,7 +188,6 @@ class PostgresLedger:
                 )
 
 
-
 def _first_deliveries(
     updates: Sequence[ScoreUpdate], recorded: dict[str, int]
 ) -> list[ScoreUpdate]:
