@@ -49,3 +49,37 @@ async def test_other_users_are_not_held_up():
     assert accepted.new_score == 2
     with pytest.raises(QueueUnavailable):
         await failing
+
+
+class PublishRaises:
+    """A queue whose publish fails with an error that is not an outage (a bug, a cancel)."""
+
+    def __init__(self, failure: BaseException | None) -> None:
+        self.failure = failure
+        self.published: list[ScoreUpdate] = []
+
+    async def publish(self, update: ScoreUpdate, priority: int = 0) -> None:
+        if self.failure is not None:
+            failure, self.failure = self.failure, None
+            raise failure
+        self.published.append(update)
+
+
+@pytest.mark.parametrize("failure", [TypeError("not serialisable"), asyncio.CancelledError()])
+async def test_a_reservation_is_released_whatever_the_publish_raised(store, failure):
+    queue = PublishRaises(failure)
+    submission = ScoreSubmission(store, queue, MemoryIdempotencyRecords())
+    with pytest.raises(type(failure)):
+        await submission.submit(ScoreUpdate.new("alice", "Alice", 4))
+    accepted = await submission.submit(ScoreUpdate.new("alice", "Alice", 1))
+    assert accepted.new_score == 1, "the failed +4 is not in a later answer"
+    assert [u.increment for u in queue.published] == [1]
+
+
+async def test_an_update_that_cannot_be_queued_reserves_nothing(store):
+    queue = PublishRaises(None)
+    submission = ScoreSubmission(store, queue, MemoryIdempotencyRecords())
+    with pytest.raises(TypeError):
+        await submission.submit(ScoreUpdate.new("alice", "S\ud800", 4))
+    assert (await submission.submit(ScoreUpdate.new("alice", "Alice", 1))).new_score == 1
+    assert [u.increment for u in queue.published] == [1]
