@@ -8,6 +8,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from scoreboard.client_error_logs import install_client_error_lines
 from scoreboard.request_ids import current_request_id
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -69,6 +70,7 @@ def configure_logging(level: str, log_format: str = "text") -> None:
     handler.addFilter(RequestIdFilter())
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     logging.basicConfig(level=level, handlers=[handler], force=True)
+    install_client_error_lines()
     # aio-pika and engineio are chatty at INFO; their warnings still show.
     for name in ("aio_pika", "aiormq", "engineio.server", "socketio.server"):
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))

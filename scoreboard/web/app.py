@@ -50,6 +50,7 @@ from scoreboard.web.keys import (
 from scoreboard.web.middlewares import error_middleware
 from scoreboard.web.open_websockets import close_websockets_on_shutdown
 from scoreboard.web.ops_routes import add_operations
+from scoreboard.web.polling_guard import polling_guard
 from scoreboard.web.request_tracking import track_requests
 from scoreboard.web.routes import add_routes
 from scoreboard.web.security import require_https, same_origin, security_headers
@@ -68,7 +69,13 @@ def create_app(settings: Settings) -> web.Application:
     # Outermost first: the security headers go on every response, errors and refusals included;
     # track_requests outside them all, so it counts and logs each request as finally answered.
     app = web.Application(
-        middlewares=[track_requests, security_headers, error_middleware, require_https],
+        middlewares=[
+            track_requests,
+            security_headers,
+            error_middleware,
+            require_https,
+            polling_guard(SOCKETIO_PATH),
+        ],
         client_max_size=MAX_BODY_BYTES,
     )
     app[SETTINGS] = settings
