@@ -58,6 +58,8 @@ class ClientErrorLines(logging.Filter):
 
     @staticmethod
     def _client_caused(record: logging.LogRecord) -> bool:
+        if record.name not in CLIENT_FACING_LOGGERS:
+            return False
         if record.name != "aiohttp.server":
             return True
         error = record.exc_info[1] if record.exc_info else None
