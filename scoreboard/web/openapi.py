@@ -99,6 +99,12 @@ def _error(description: str) -> Schema:
     return _json(_ref("schemas", "Error"), description)
 
 
+def _unsupported_encoding() -> Schema:
+    return _error(
+        "`Content-Encoding must be gzip, deflate or identity`: the body comes in another coding"
+    )
+
+
 def _success(properties: Schema, required: list[str]) -> Schema:
     return {
         "type": "object",
@@ -423,7 +429,13 @@ def _admin_paths() -> Schema:
     )
     replace_limits = _admin_operation(
         "Replace the runtime rate-limit overrides",
-        {"400": _error("The body is not a JSON object of tier to a limit such as `50/minute`")},
+        {
+            "400": _error(
+                "The body is not a JSON object of tier to a limit such as `50/minute`, or a "
+                "limit is outside 1 to 10^9 requests in a window of at most a day"
+            ),
+            "415": _unsupported_encoding(),
+        },
     )
     replace_limits["requestBody"] = {
         "required": True,
@@ -516,8 +528,8 @@ def _paths(settings: Settings, max_body_bytes: int) -> Schema:
         "200": _json(_ref("schemas", "UserRank"), "The user's place on the board"),
         "308": redirect,
         "400": _error(
-            f"`around` is not an integer from 0 to {MAX_AROUND}, or `userId` is longer than "
-            f"{MAX_USER_ID_LENGTH} characters"
+            f"`around` is not an integer from 0 to {MAX_AROUND}, or `userId` breaks the "
+            "identity rule (see the `UserId` schema)"
         ),
         "401": unauthorized,
         "404": _error("`No score for this user`: the user has no applied score"),
@@ -594,6 +606,7 @@ def _paths(settings: Settings, max_body_bytes: int) -> Schema:
                         "first request is still running"
                     ),
                     "413": _error(f"`Request body too large`: over {max_body_bytes} bytes"),
+                    "415": _unsupported_encoding(),
                     "429": too_many,
                     "503": unavailable,
                 },
