@@ -113,7 +113,17 @@ def test_score_update_documents_the_idempotency_key_and_every_error():
     [key] = operation["parameters"]
     assert (key["name"], key["in"]) == ("Idempotency-Key", "header")
     assert key["schema"]["maxLength"] == 255
-    assert set(operation["responses"]) == {"200", "400", "401", "403", "409", "413", "415", "429", "503"}
+    assert set(operation["responses"]) == {
+        "200",
+        "400",
+        "401",
+        "403",
+        "409",
+        "413",
+        "415",
+        "429",
+        "503",
+    }
     body = operation["requestBody"]["content"]["application/json"]["schema"]
     assert body == {"$ref": "#/components/schemas/ScoreUpdateRequest"}
 

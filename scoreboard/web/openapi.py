@@ -123,7 +123,7 @@ def _components(settings: Settings) -> Schema:
         "minLength": 1,
         "maxLength": MAX_USER_ID_LENGTH,
         # What a pattern can say of scoreboard.identities' rule; the description says the rest.
-        "pattern": r"^(?:[^\p{C}\p{Z}]| )+$",
+        "pattern": r"^[^\p{C}\p{Z}](?:(?:[^\p{C}\p{Z}]| )*[^\p{C}\p{Z}])?$",
         "description": (
             f"1 to {MAX_USER_ID_LENGTH} printable characters after NFC normalisation (compared "
             "in NFC): no control, format, private-use, unassigned or separator characters (the "
@@ -180,6 +180,7 @@ def _components(settings: Settings) -> Schema:
         },
         "headers": {"RetryAfter": retry_after["Retry-After"]},
         "schemas": {
+            "UserId": user_id,
             "Error": {
                 "type": "object",
                 "required": ["status", "message"],
@@ -385,7 +386,7 @@ def _admin_paths() -> Schema:
     remove = _admin_operation(
         "Take a user off the board",
         {},
-        [{"name": "userId", "in": "path", "required": True, "schema": {"type": "string"}}],
+        [{"name": "userId", "in": "path", "required": True, "schema": _ref("schemas", "UserId")}],
     )
     remove["responses"]["200"] = _json(message, "Removed; their next update starts from 0")
     reset = _admin_operation("Take everyone off the board", {})
@@ -485,7 +486,7 @@ def _paths(settings: Settings, max_body_bytes: int) -> Schema:
         "name": "userId",
         "in": "path",
         "required": True,
-        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_USER_ID_LENGTH},
+        "schema": _ref("schemas", "UserId"),
         "example": "alice",
     }
     unauthorized = _ref("responses", "Unauthorized")
