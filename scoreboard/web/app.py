@@ -53,6 +53,7 @@ from scoreboard.web.ops_routes import add_operations
 from scoreboard.web.request_tracking import track_requests
 from scoreboard.web.routes import add_routes
 from scoreboard.web.security import require_https, same_origin, security_headers
+from scoreboard.web.server_header import hide_server_software
 from scoreboard.web.socket_events import register_socket_events
 from scoreboard.worker.apply_loop import ApplyStats, apply_batches
 
@@ -72,6 +73,7 @@ def create_app(settings: Settings) -> web.Application:
         client_max_size=MAX_BODY_BYTES,
     )
     app[SETTINGS] = settings
+    app.on_response_prepare.append(hide_server_software)
     app[VERIFIER] = TokenVerifier.from_settings(settings)
     client = redis.from_url(settings.redis_url) if settings.redis_url is not None else None
     app[SCORE_RATE_LIMITER] = UserRateLimiter(
