@@ -50,9 +50,7 @@ async def track_requests(request: web.Request, handler: Handler) -> web.StreamRe
 def _record(request: web.Request, status: int, seconds: float) -> None:
     route = route_template(request)
     metrics = request.app[METRICS]
-    metrics.http_requests.labels(route=route, status=str(status)).inc()
-    if status == 429:
-        metrics.rate_limited.labels(route=route).inc()
+    metrics.count_request(route, status)
     transport = route.startswith(SOCKETIO_ROUTE_PREFIX)
     if not transport:
         metrics.http_request_duration.labels(route=route).observe(seconds)
