@@ -47,6 +47,7 @@ from scoreboard.web.keys import (
     SUBMISSION,
     VERIFIER,
 )
+from scoreboard.web.listeners import split_ports
 from scoreboard.web.middlewares import error_middleware
 from scoreboard.web.open_websockets import close_websockets_on_shutdown
 from scoreboard.web.ops_routes import add_operations
@@ -68,8 +69,15 @@ def create_app(settings: Settings) -> web.Application:
     """Build the web application; connections open on start-up and close on clean-up."""
     # Outermost first: the security headers go on every response, errors and refusals included;
     # track_requests outside them all, so it counts and logs each request as finally answered.
+    # split_ports before require_https: a route a port does not serve is 404 over any scheme.
     app = web.Application(
-        middlewares=[track_requests, security_headers, error_middleware, require_https],
+        middlewares=[
+            track_requests,
+            security_headers,
+            error_middleware,
+            split_ports,
+            require_https,
+        ],
         client_max_size=MAX_BODY_BYTES,
     )
     app[SETTINGS] = settings

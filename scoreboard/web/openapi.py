@@ -275,7 +275,11 @@ def _components(settings: Settings) -> Schema:
             "Health": _success({"message": {"const": "ok"}}, ["message"]),
             "Readiness": {
                 "type": "object",
-                "required": ["status", "message", "mode", "services", "queues", "workers"],
+                "description": (
+                    "With METRICS_TOKEN set, only a request sending it as `Authorization: Bearer "
+                    "…` gets more than `status` and `message`"
+                ),
+                "required": ["status", "message"],
                 "properties": {
                     "status": {"enum": ["success", "error"]},
                     "message": {"type": "string"},

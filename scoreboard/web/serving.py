@@ -1,4 +1,4 @@
-"""Serve the web app on its port until SIGTERM, then stop listening and finish what is in flight."""
+"""Serve the web app on HOST at PORT (and OPS_PORT) until SIGTERM, then shut down gracefully."""
 
 from __future__ import annotations
 
@@ -54,8 +54,10 @@ async def _serve(
     )
     await runner.setup()
     try:
-        site = web.TCPSite(runner, port=settings.port, ssl_context=ssl_context)
-        await site.start()
+        for port in (settings.port, settings.ops_port):
+            if port is not None:  # host None: every interface
+                await web.TCPSite(runner, settings.host, port, ssl_context=ssl_context).start()
+        log.info("listening on %s", ", ".join(sorted(site.name for site in runner.sites)))
         await asyncio.Event().wait()  # until cancelled
     finally:
         await runner.cleanup()
