@@ -1,4 +1,4 @@
-"""What the web node exposes where: HOST to listen on, OPS_PORT, /readyz details behind the token."""
+"""What the web node exposes where: HOST, OPS_PORT, and /readyz details behind the token."""
 
 from __future__ import annotations
 
