@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,9 +26,11 @@ class RawAnswer:
         return json.loads(self.body)
 
 
-async def exchange(port: int, request: bytes, host: str = "127.0.0.1") -> RawAnswer:
+async def exchange(
+    port: int, request: bytes, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None
+) -> RawAnswer:
     """Send `request` as is and read the response head, then its Content-Length of body."""
-    reader, writer = await asyncio.open_connection(host, port)
+    reader, writer = await asyncio.open_connection(host, port, ssl=tls)
     try:
         writer.write(request)
         await writer.drain()

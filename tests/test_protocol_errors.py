@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import re
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +16,8 @@ from aiohttp import web
 from scoreboard.config import Settings
 from scoreboard.web.app import create_app
 from scoreboard.web.protocol_errors import FALLBACK_WARNING, app_runner
-from scoreboard.web.security import BROWSER_HEADERS
+from scoreboard.web.security import BROWSER_HEADERS, HSTS
+from tests.certs import self_signed_certificate
 from tests.processes import Processes, free_port
 from tests.raw_http import RawAnswer, exchange, get
 from tests.scrape import scrape_url
@@ -41,6 +44,7 @@ def assert_answered_like_the_app(answer: RawAnswer, status: int, message: str) -
     for name, value in BROWSER_HEADERS.items():
         assert answer.headers.get(name) == value, name
     assert answer.headers["Cache-Control"] == "no-store"
+    assert "Strict-Transport-Security" not in answer.headers  # not over plain HTTP
     assert REQUEST_ID.fullmatch(answer.headers["X-Request-Id"])
     assert "Server" not in answer.headers
     assert b"aiohttp" not in answer.body and b"Python" not in answer.body
@@ -101,16 +105,29 @@ SINGLE_PROCESS = Settings.from_env({})
 
 
 @asynccontextmanager
-async def served(app: web.Application) -> AsyncIterator[int]:
+async def served(
+    app: web.Application, tls: ssl.SSLContext | None = None
+) -> AsyncIterator[int]:
     """`app` behind app_runner on a free port of 127.0.0.1, in this test's event loop."""
     runner = app_runner(app, access_log=None)
     await runner.setup()
     port = free_port()
     try:
-        await web.TCPSite(runner, "127.0.0.1", port).start()
+        await web.TCPSite(runner, "127.0.0.1", port, ssl_context=tls).start()
         yield port
     finally:
         await runner.cleanup()
+
+
+async def test_a_malformed_request_over_tls_gets_hsts_too(tmp_path: Path):
+    cert = self_signed_certificate(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert.cert_file, cert.key_file)
+    async with served(create_app(SINGLE_PROCESS), server_tls) as port:
+        answer = await exchange(port, MALFORMED[0][0], tls=cert.client_context())
+    assert answer.status == 400
+    assert answer.headers["Strict-Transport-Security"] == HSTS
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
