@@ -89,9 +89,10 @@ async def test_with_ops_port_the_ops_routes_live_there_alone(
     status, page = await fetch(http, f"{ops}/metrics")
     assert status == 200
     # The public port's 404s were counted like any other request.
-    assert Scrape.parse(page).value(
-        "scoreboard_http_requests_total", route="/metrics", status="404"
-    ) == 1
+    assert (
+        Scrape.parse(page).value("scoreboard_http_requests_total", route="/metrics", status="404")
+        == 1
+    )
     status, ready = await fetch(http, f"{ops}/readyz")
     assert status == 200 and DETAILS <= ready.keys()
     assert (await fetch(http, f"{ops}/healthz"))[0] == 200

@@ -105,9 +105,7 @@ SINGLE_PROCESS = Settings.from_env({})
 
 
 @asynccontextmanager
-async def served(
-    app: web.Application, tls: ssl.SSLContext | None = None
-) -> AsyncIterator[int]:
+async def served(app: web.Application, tls: ssl.SSLContext | None = None) -> AsyncIterator[int]:
     """`app` behind app_runner on a free port of 127.0.0.1, in this test's event loop."""
     runner = app_runner(app, access_log=None)
     await runner.setup()
