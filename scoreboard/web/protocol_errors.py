@@ -111,14 +111,15 @@ class ErrorAnswers:
         answer = responses.error(status, message)
         assert isinstance(answer.body, bytes)
         response = _WithoutServerHeader(body=answer.body, status=status, headers=answer.headers)
-        # Only TLS on this very connection counts: no header of a malformed request is trusted.
+        # Only TLS on this very connection counts: a malformed request's headers are not read.
         add_security_headers(
             response.headers,
             no_store=True,
             strict_transport=self._settings.force_https and request.secure,
         )
         response.headers[REQUEST_ID_HEADER] = request_id
-        response.force_close()  # the parser cannot tell where a next request would start
+        # As aiohttp does: after a parse error nothing tells where a next request would start.
+        response.force_close()
         return response
 
 
