@@ -15,6 +15,8 @@ from collections.abc import Callable
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
+from scoreboard.log_throttle import LogThrottle
+
 # Loggers whose errors a client can cause at will; aiohttp's only for the exceptions below.
 CLIENT_FACING_LOGGERS = ("engineio.server", "socketio.server", "aiohttp.server")
 CLIENT_CAUSED = (RequestPayloadError, HttpProcessingError)
@@ -33,23 +35,23 @@ class ClientErrorLines(logging.Filter):
         super().__init__()
         self._interval = interval_seconds
         self._clock = clock
-        self._last: dict[str, float] = {}
-        self._left_out: dict[str, int] = {}
+        self._throttles: dict[str, LogThrottle] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < logging.ERROR or not self._client_caused(record):
             return True
-        key = f"{record.name}:{record.msg}"
-        now = self._clock()
-        if now - self._last.get(key, -self._interval) < self._interval:
-            self._left_out[key] = self._left_out.get(key, 0) + 1
+        # By call site, never by text: a message can hold what the client sent.
+        key = f"{record.name}:{record.pathname}:{record.lineno}"
+        if (throttle := self._throttles.get(key)) is None:
+            throttle = self._throttles[key] = LogThrottle(self._interval, self._clock)
+        left_out = throttle.admit()
+        if left_out is None:
             return False
-        self._last[key] = now
         line = record.getMessage()
         if record.exc_info and record.exc_info[1] is not None:
             error = record.exc_info[1]
             line = f"{line}: {type(error).__name__}: {str(error).strip()}"
-        if left_out := self._left_out.pop(key, 0):
+        if left_out:
             line = f"{line} ({left_out} more like it in the last {self._interval:g}s)"
         record.msg, record.args = line[:MAX_DETAIL_LENGTH].replace("\n", " "), None
         record.exc_info, record.exc_text, record.stack_info = None, None, None

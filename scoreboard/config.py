@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,6 +21,7 @@ MAX_PRIORITY = 9  # RabbitMQ's x-max-priority: a few levels cost little, many co
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 DEFAULT_METRICS_PORT = 9464  # not 9100: node_exporter, often on the same host, has that one
 _PRIORITY_DIGITS = frozenset(str(priority) for priority in range(MAX_PRIORITY + 1))
+_HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
 
 
 class Mode(Enum):
@@ -43,6 +46,8 @@ class Settings:
     """Everything the web and worker processes read from the environment."""
 
     port: int = 3000
+    host: str | None = None  # the web node's address to listen on; None: every interface
+    ops_port: int | None = None  # when set, /metrics and /readyz are served there, not on `port`
     redis_url: str | None = None
     rabbitmq_url: str | None = None
     database_url: str | None = None
@@ -72,6 +77,10 @@ class Settings:
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
     cors_allowed_origins: tuple[str, ...] = ()  # empty: same origin only; ("*",): any
+
+    def __post_init__(self) -> None:
+        if self.ops_port is not None and self.ops_port == self.port:
+            raise ConfigError("OPS_PORT must differ from PORT: it serves /metrics and /readyz")
 
     @property
     def mode(self) -> Mode:
@@ -136,6 +145,8 @@ class Settings:
         )
         return cls(
             port=reader.integer("PORT", default=3000, low=1, high=65535),
+            host=reader.host("HOST"),
+            ops_port=reader.optional_port("OPS_PORT"),
             redis_url=redis_url,
             rabbitmq_url=rabbitmq_url,
             database_url=reader.url("DATABASE_URL", schemes={"postgres", "postgresql"}),
@@ -205,6 +216,26 @@ class _EnvReader:
         if not low <= value <= high:
             raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
         return value
+
+    def optional_port(self, name: str) -> int | None:
+        if self.text(name) is None:
+            return None
+        return self.integer(name, default=0, low=1, high=65535)
+
+    def host(self, name: str) -> str | None:
+        """An IP address or a host name to listen on."""
+        raw = self.text(name)
+        if raw is None:
+            return None
+        try:
+            ipaddress.ip_address(raw)
+        except ValueError:
+            if not _HOST_NAME.fullmatch(raw):
+                raise ConfigError(
+                    f"{name} must be an IP address (0.0.0.0, ::, 127.0.0.1) or a host name, "
+                    f"got {raw!r}"
+                ) from None
+        return raw
 
     def decimal(self, name: str, *, default: float, low: float, high: float) -> float:
         raw = self.text(name)

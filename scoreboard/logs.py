@@ -15,6 +15,17 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 # What every LogRecord has; anything else on a record came from `extra=` and goes into the JSON.
 _RECORD_ATTRIBUTES = logging.LogRecord("", 0, "", 0, "", (), None).__dict__.keys()
 _STANDARD_ATTRIBUTES = {*_RECORD_ATTRIBUTES, "message", "asctime", "taskName", "request_id"}
+# C0 and C1 control characters and the Unicode bidi overrides and isolates: a request can put
+# them in a logged value to forge a line, drive a terminal or reorder what a reader sees.
+_UNSAFE = [*range(0x20), *range(0x7F, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+_ESCAPED = {code: chr(code).encode("unicode_escape").decode("ascii") for code in _UNSAFE}
+# A traceback keeps its line breaks; whatever else it quotes is escaped like a message.
+_ESCAPED_IN_TRACEBACK = {code: text for code, text in _ESCAPED.items() if code != ord("\n")}
+
+
+def escape_controls(text: str) -> str:
+    """`text` with control and bidi characters as Python escapes: `\\n`, `\\x1b`, `\\u202e`."""
+    return text.translate(_ESCAPED)
 
 
 class RequestIdFilter(logging.Filter):
@@ -32,13 +43,17 @@ class TextFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__(TEXT_FORMAT)
 
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return escape_controls(super().formatMessage(record))
+
     def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
+        # The message is one line now; whatever follows it is a traceback or a stack.
+        first, newline, rest = super().format(record).partition("\n")
+        rest = rest.translate(_ESCAPED_IN_TRACEBACK)
         request_id = getattr(record, "request_id", None)
         if request_id is None:
-            return line
-        # A traceback spans lines: the id goes on the first one, with the message.
-        first, newline, rest = line.partition("\n")
+            return f"{first}{newline}{rest}"
+        # The id goes on the first line, with the message.
         return f"{first} request_id={request_id}{newline}{rest}"
 
 
@@ -62,7 +77,8 @@ class JsonFormatter(logging.Formatter):
             entry["exception"] = self.formatException(record.exc_info)
         if record.stack_info:
             entry["stack"] = self.formatStack(record.stack_info)
-        return json.dumps(entry, default=str)
+        # ASCII only: control and bidi characters from a request come out as \u escapes.
+        return json.dumps(entry, default=str, ensure_ascii=True)
 
 
 def configure_logging(level: str, log_format: str = "text") -> None:

@@ -96,6 +96,12 @@ class Metrics:
         # When the newest update that changed the top 10 was accepted, until a broadcast sends it.
         self._newest_unsent: float | None = None
 
+    def count_request(self, route: str, status: int) -> None:
+        """One HTTP request answered; a 429 counts as rate-limited too."""
+        self.http_requests.labels(route=route, status=str(status)).inc()
+        if status == 429:
+            self.rate_limited.labels(route=route).inc()
+
     def observe_applied(self, updates: Sequence[ScoreUpdate]) -> None:
         """Count applied updates and how long each waited since it was accepted."""
         now = time.time()

@@ -26,6 +26,7 @@ START_TIMEOUT_SECONDS = 20.0
 STOP_TIMEOUT_SECONDS = 15.0
 POLL_SECONDS = 0.05
 WORKER_READY_MARKER = "worker consuming"
+EVERY_INTERFACE = ("", "0.0.0.0", "::")  # HOST values that bind every interface
 # Everything that makes server.py choose the distributed mode or a fixed secret.
 BACKEND_VARIABLES = ("REDIS_URL", "RABBITMQ_URL", "CLOUDAMQP_URL", "JWT_SECRET")
 
@@ -165,15 +166,22 @@ class ServiceProcess:
 
 
 class WebProcess(ServiceProcess):
-    """server.py listening on `port`."""
+    """server.py listening on `port` (of HOST when it names one address, else of loopback)."""
 
     def __init__(self, name: str, env: Mapping[str, str], log_path: Path) -> None:
         self.port = int(env["PORT"])
+        host = env.get("HOST", "")
+        self.host = "127.0.0.1" if host in EVERY_INTERFACE else host
         super().__init__(name, [sys.executable, "server.py"], env, log_path)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.url_at(self.port)
+
+    def url_at(self, port: int) -> str:
+        """The URL of this node's address at `port` (its OPS_PORT, say)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{port}"
 
     def wait_until_healthy(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
         """Wait until GET /healthz answers 200."""

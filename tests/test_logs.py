@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 import redis.asyncio as redis
+from aiohttp import web
 
 from scoreboard.broadcast import Broadcaster
 from scoreboard.broker.rabbitmq import RabbitConsumer, RabbitPublisher
@@ -24,6 +25,7 @@ from scoreboard.metrics import MeasuredEmitter, Metrics
 from scoreboard.models import ScoreUpdate
 from scoreboard.request_ids import MAX_REQUEST_ID_LENGTH, bound_request_id
 from scoreboard.store.redis_store import RedisLeaderboardStore
+from scoreboard.web.app import create_app
 from scoreboard.worker.apply_loop import ApplyStats, apply_batches
 from tests.conftest import JWT_SECRET, RABBITMQ_URL, REDIS_URL, TokenFactory, bearer
 from tests.processes import Processes, service_processes
@@ -83,6 +85,59 @@ def test_text_lines_name_the_request_id_after_the_message(captured):
     with_id, without = stream.getvalue().splitlines()
     assert with_id.endswith(" INFO " + logger.name + " hello request_id=req-2")
     assert without.endswith(" no request")
+
+
+# A forged second line, a terminal escape, a bidi override and a C1 next-line character.
+FORGERY = "x\n2026-01-01 00:00:00,000 INFO fake line\x1b[31m\u202egnp.exe\x85\ttab"
+RAW_CONTROLS = ("\x1b", "\u202e", "\x85", "\t", "\r")
+
+
+def test_text_lines_escape_control_and_bidi_characters_but_keep_tracebacks(captured):
+    logger, stream, handler = captured
+    handler.setFormatter(TextFormatter())
+    with bound_request_id("req-3"):
+        logger.warning("got %s", FORGERY)
+        try:
+            raise ValueError("bad \x1b[2J value")
+        except ValueError:
+            logger.exception("failed on %s", "\u2066isolated\u2069")
+    text = stream.getvalue()
+    for raw in RAW_CONTROLS:
+        assert raw not in text
+    lines = text.splitlines()
+    assert lines[0].endswith(
+        " WARNING " + logger.name + " got x\\n2026-01-01 00:00:00,000 INFO fake line"
+        "\\x1b[31m\\u202egnp.exe\\x85\\ttab request_id=req-3"
+    )
+    assert lines[1].endswith(" failed on \\u2066isolated\\u2069 request_id=req-3")
+    assert lines[2] == "Traceback (most recent call last):"
+    assert lines[-1] == "ValueError: bad \\x1b[2J value"
+
+
+def test_json_lines_are_ascii_and_give_back_the_message_as_it_was(captured):
+    logger, stream, handler = captured
+    handler.setFormatter(JsonFormatter())
+    logger.warning("got %s", FORGERY)
+    line = stream.getvalue()
+    assert line.isascii()
+    assert line.count("\n") == 1  # the one that ends the line
+    assert json.loads(line)["message"] == f"got {FORGERY}"
+
+
+async def test_a_crash_is_logged_by_route_template_not_by_the_path_sent(
+    aiohttp_client, settings: Settings, caplog: pytest.LogCaptureFixture
+):
+    async def crash(request: web.Request) -> web.Response:
+        raise RuntimeError("boom")
+
+    app = create_app(settings)
+    app.router.add_get("/api/crash/{tail}", crash)
+    api = await aiohttp_client(app)
+    with caplog.at_level(logging.ERROR, logger="scoreboard.web.middlewares"):
+        response = await api.get("/api/crash/x%0A2026-01-01%20INFO%20fake%1B%E2%80%AE")
+    assert response.status == 500
+    [record] = caplog.records
+    assert record.getMessage() == "unhandled error on GET /api/crash/{tail}"
 
 
 def test_an_explicit_request_id_wins_over_the_current_one(captured):

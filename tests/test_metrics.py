@@ -13,8 +13,9 @@ import socketio
 from aiohttp.test_utils import TestClient
 
 from scoreboard.config import Settings
-from scoreboard.metrics import CONTENT_TYPE
+from scoreboard.metrics import CONTENT_TYPE, Metrics
 from scoreboard.web.app import SOCKETIO_PATH, create_app
+from scoreboard.worker.metrics_server import MetricsServer
 from tests.conftest import RABBITMQ_URL, TokenFactory, bearer
 from tests.processes import Processes, WebProcess, free_port, service_processes
 from tests.scrape import Scrape, eventually
@@ -220,6 +221,18 @@ async def test_a_poison_message_counts_as_dead_lettered_and_fills_the_dead_lette
             return page.value("scoreboard_queue_depth", queue="dead_letter") == 1
 
         await eventually(in_dead_letter_queue, "1 message in the dead-letter queue")
+
+
+async def test_the_worker_metrics_port_names_no_server_software(http: aiohttp.ClientSession):
+    port = free_port()
+    server = MetricsServer(Metrics(), port, None)
+    await server.start()
+    try:
+        async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
+            assert response.status == 200
+            assert "Server" not in response.headers
+    finally:
+        await server.stop()
 
 
 async def test_metrics_port_0_serves_no_worker_metrics(processes: Processes, env: dict[str, str]):

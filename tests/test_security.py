@@ -29,6 +29,7 @@ from scoreboard.web.keys import STORE
 from scoreboard.web.security import HSTS, is_loopback
 from tests.certs import SelfSigned, self_signed_certificate
 from tests.conftest import JWT_SECRET, TokenFactory, bearer
+from tests.raw_http import exchange, get
 from tests.test_score_api import queued_messages
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -334,6 +335,38 @@ async def test_socketio_responses_carry_the_headers_too(aiohttp_client, env):
     async with engine_session(api) as response:
         assert response.status == 200
         assert_security_headers(response, api=False)
+
+
+async def test_no_response_names_the_server_software(api_with_test_routes, make_token):
+    api = api_with_test_routes
+    answers = [
+        await api.post(URL, json=score(), headers=bearer(make_token("alice"))),
+        await api.get("/api/nothing"),
+        await api.get(URL),
+        await api.get("/api/boom"),
+        await api.get("/api/moved", allow_redirects=False),
+        await api.get(URL, headers={"X-Forwarded-Proto": "http"}, allow_redirects=False),
+        await api.get("/"),
+        await api.get("/static/page.js"),
+        await api.get("/healthz"),
+        await api.get("/metrics"),
+    ]
+    async with engine_session(api) as handshake:
+        answers.append(handshake)
+        for response in answers:
+            assert "Server" not in response.headers, (response.url, response.headers["Server"])
+    upgrade = await exchange(
+        api.server.port,
+        get(
+            f"/{SOCKETIO_PATH}/?EIO=4&transport=websocket",
+            "Connection: Upgrade",
+            "Upgrade: websocket",
+            "Sec-WebSocket-Version: 13",
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        ),
+    )
+    assert upgrade.status == 101
+    assert "Server" not in upgrade.headers
 
 
 # --- Socket.IO: CORS, message size, and clients cannot change anything ------------------------

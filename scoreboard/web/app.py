@@ -47,6 +47,7 @@ from scoreboard.web.keys import (
     SUBMISSION,
     VERIFIER,
 )
+from scoreboard.web.listeners import split_ports
 from scoreboard.web.middlewares import error_middleware
 from scoreboard.web.open_websockets import close_websockets_on_shutdown
 from scoreboard.web.ops_routes import add_operations
@@ -54,6 +55,7 @@ from scoreboard.web.polling_guard import polling_guard
 from scoreboard.web.request_tracking import track_requests
 from scoreboard.web.routes import add_routes
 from scoreboard.web.security import require_https, same_origin, security_headers
+from scoreboard.web.server_header import hide_server_software
 from scoreboard.web.socket_events import register_socket_events
 from scoreboard.worker.apply_loop import ApplyStats, apply_batches
 
@@ -68,17 +70,20 @@ def create_app(settings: Settings) -> web.Application:
     """Build the web application; connections open on start-up and close on clean-up."""
     # Outermost first: the security headers go on every response, errors and refusals included;
     # track_requests outside them all, so it counts and logs each request as finally answered.
+    # split_ports before require_https: a route a port does not serve is 404 over any scheme.
     app = web.Application(
         middlewares=[
             track_requests,
             security_headers,
             error_middleware,
+            split_ports,
             require_https,
             polling_guard(SOCKETIO_PATH),
         ],
         client_max_size=MAX_BODY_BYTES,
     )
     app[SETTINGS] = settings
+    app.on_response_prepare.append(hide_server_software)
     app[VERIFIER] = TokenVerifier.from_settings(settings)
     client = redis.from_url(settings.redis_url) if settings.redis_url is not None else None
     app[SCORE_RATE_LIMITER] = UserRateLimiter(

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from scoreboard.errors import ApiError, RateLimited, ServiceUnavailable
 from scoreboard.web import responses
+from scoreboard.web.route_names import route_template
 
 log = logging.getLogger(__name__)
 
@@ -38,5 +39,6 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
         return responses.error(exc.status, message, headers)
     except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        # The template, not the path: a path can carry anything, an encoded line break included.
+        log.exception("unhandled error on %s %s", request.method, route_template(request))
         return responses.error(500, "Internal server error")

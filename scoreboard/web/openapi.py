@@ -282,7 +282,11 @@ def _components(settings: Settings) -> Schema:
             "Health": _success({"message": {"const": "ok"}}, ["message"]),
             "Readiness": {
                 "type": "object",
-                "required": ["status", "message", "mode", "services", "queues", "workers"],
+                "description": (
+                    "With METRICS_TOKEN set, only a request sending it as `Authorization: Bearer "
+                    "…` gets more than `status` and `message`"
+                ),
+                "required": ["status", "message"],
                 "properties": {
                     "status": {"enum": ["success", "error"]},
                     "message": {"type": "string"},
@@ -688,7 +692,8 @@ def _paths(settings: Settings, max_body_bytes: int) -> Schema:
                 "summary": "Readiness probe: the backing services answer; plain HTTP allowed",
                 "description": (
                     "Also lists the workers whose heartbeat is current. No worker is not an "
-                    "error: updates are still accepted and wait in the queue."
+                    "error: updates are still accepted and wait in the queue. When OPS_PORT is "
+                    "set, served on that port only."
                 ),
                 "security": [],
                 "responses": {
@@ -701,7 +706,10 @@ def _paths(settings: Settings, max_body_bytes: int) -> Schema:
             "get": {
                 "tags": ["meta"],
                 "summary": "This node's Prometheus metrics; plain HTTP allowed",
-                "description": "When METRICS_TOKEN is set, send it as `Authorization: Bearer …`.",
+                "description": (
+                    "When METRICS_TOKEN is set, send it as `Authorization: Bearer …`. When "
+                    "OPS_PORT is set, served on that port only."
+                ),
                 "security": [],
                 "responses": {
                     "200": {

@@ -28,17 +28,22 @@ async def get_metrics(request: web.Request) -> web.Response:
 
 
 async def get_readyz(request: web.Request) -> web.Response:
-    """200 while every configured backing service answers, else 503 naming the ones down."""
-    readiness = await request.app[READINESS].sample()
-    body: dict[str, Any] = {
-        "mode": request.app[SETTINGS].mode.value,
-        "services": {name: "up" if up else "down" for name, up in readiness.services.items()},
-        "queues": readiness.queue_depths,
-        "workers": _workers_json(readiness),
-    }
+    """200 while every configured backing service answers, else 503. With METRICS_TOKEN set,
+    only a caller sending it learns which services, queues and workers there are."""
+    app = request.app
+    readiness = await app[READINESS].sample()
+    detailed = scrape_allowed(request.headers.get("Authorization"), app[SETTINGS].metrics_token)
+    body: dict[str, Any] = {}
+    if detailed:
+        body = {
+            "mode": app[SETTINGS].mode.value,
+            "services": {name: "up" if up else "down" for name, up in readiness.services.items()},
+            "queues": readiness.queue_depths,
+            "workers": _workers_json(readiness),
+        }
     if readiness.ready:
         return responses.success({"message": "Ready", **body})
-    message = f"Not ready: {', '.join(readiness.down)} unreachable"
+    message = f"Not ready: {', '.join(readiness.down)} unreachable" if detailed else "Not ready"
     return web.json_response({"status": "error", "message": message, **body}, status=503)
 
 

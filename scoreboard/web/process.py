@@ -6,19 +6,15 @@ import logging
 import ssl
 import sys
 
-import uvloop
-from aiohttp import web
-
 from scoreboard.config import Mode, Settings
 from scoreboard.errors import ConfigError
 from scoreboard.logs import configure_logging
 from scoreboard.web.app import create_app
 from scoreboard.web.demo import DEMO_USER
 from scoreboard.web.keys import DEMO_TOKEN
+from scoreboard.web.serving import serve
 
 log = logging.getLogger("scoreboard.web")
-
-SHUTDOWN_TIMEOUT_SECONDS = 10.0
 
 
 def main() -> None:
@@ -53,16 +49,7 @@ def main() -> None:
         )
     if ssl_context is not None:
         log.info("serving HTTPS with the certificate in %s", settings.tls_cert_file)
-    web.run_app(
-        app,
-        port=settings.port,
-        ssl_context=ssl_context,
-        print=None,
-        access_log=None,
-        # In-flight requests get this long after SIGTERM; the platform's SIGKILL comes at 30 s.
-        shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS,
-        loop=uvloop.new_event_loop(),  # a faster event loop for the same asyncio code
-    )
+    serve(app, settings, ssl_context)
 
 
 def tls_context(settings: Settings) -> ssl.SSLContext | None:

@@ -8,10 +8,10 @@ import time
 
 from aiohttp import web
 
-from scoreboard.metrics import UNMATCHED_ROUTE
 from scoreboard.request_ids import REQUEST_ID_HEADER, bound_request_id, request_id_from_header
 from scoreboard.web.keys import METRICS
 from scoreboard.web.middlewares import Handler
+from scoreboard.web.route_names import route_template
 
 access_log = logging.getLogger("scoreboard.access")
 
@@ -47,18 +47,10 @@ async def track_requests(request: web.Request, handler: Handler) -> web.StreamRe
     return response
 
 
-def route_template(request: web.Request) -> str:
-    """The route as registered (`/api/users/{userId}/rank`), never the path as requested."""
-    resource = request.match_info.route.resource
-    return UNMATCHED_ROUTE if resource is None else resource.canonical
-
-
 def _record(request: web.Request, status: int, seconds: float) -> None:
     route = route_template(request)
     metrics = request.app[METRICS]
-    metrics.http_requests.labels(route=route, status=str(status)).inc()
-    if status == 429:
-        metrics.rate_limited.labels(route=route).inc()
+    metrics.count_request(route, status)
     transport = route.startswith(SOCKETIO_ROUTE_PREFIX)
     if not transport:
         metrics.http_request_duration.labels(route=route).observe(seconds)

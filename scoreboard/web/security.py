@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 from scoreboard.web import responses
 from scoreboard.web.keys import SETTINGS
@@ -39,6 +40,19 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
     if not response.prepared:  # a websocket has sent its headers already
         _add_headers(request, response)
     return response
+
+
+def add_security_headers(
+    headers: CIMultiDict[str], *, no_store: bool, strict_transport: bool
+) -> None:
+    """The browser security headers, `Cache-Control: no-store` and HSTS as asked; a header
+    already set keeps its value."""
+    for name, value in BROWSER_HEADERS.items():
+        headers.setdefault(name, value)
+    if no_store:
+        headers.setdefault("Cache-Control", "no-store")
+    if strict_transport:
+        headers.setdefault("Strict-Transport-Security", HSTS)
 
 
 @web.middleware
@@ -101,10 +115,8 @@ def _plain_http_allowed(request: web.Request) -> bool:
 
 
 def _add_headers(request: web.Request, response: web.StreamResponse) -> None:
-    headers = response.headers
-    for name, value in BROWSER_HEADERS.items():
-        headers.setdefault(name, value)
-    if request.path == "/api" or request.path.startswith("/api/"):
-        headers.setdefault("Cache-Control", "no-store")
-    if request.app[SETTINGS].force_https and arrived_over_https(request):
-        headers.setdefault("Strict-Transport-Security", HSTS)
+    add_security_headers(
+        response.headers,
+        no_store=request.path == "/api" or request.path.startswith("/api/"),
+        strict_transport=request.app[SETTINGS].force_https and arrived_over_https(request),
+    )

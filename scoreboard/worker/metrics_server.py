@@ -8,6 +8,7 @@ from aiohttp import web
 
 from scoreboard.config import Secret
 from scoreboard.metrics import CONTENT_TYPE, Metrics, scrape_allowed
+from scoreboard.web.server_header import hide_server_software
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ class MetricsServer:
         if self._port == 0:
             return
         app = web.Application()
+        app.on_response_prepare.append(hide_server_software)
         app.router.add_get("/metrics", self._get_metrics)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
