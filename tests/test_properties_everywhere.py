@@ -15,6 +15,7 @@ import os
 import re
 import urllib.parse
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,9 +37,10 @@ from tests.conftest import (
     remove_queues,
 )
 from tests.processes import WebProcess, service_processes
+from tests.score_stream import record_figures
 
 # Cases per test; together with tests/test_properties.py well over 10,000 in every run.
-ROUTE_CASES = int(os.environ.get("PROPERTY_ROUTE_CASES", 5000))
+ROUTE_CASES = int(os.environ.get("PROPERTY_ROUTE_CASES", 6000))
 CLAIM_CASES = int(os.environ.get("PROPERTY_CLAIM_CASES", 2500))
 HANDSHAKE_CASES = int(os.environ.get("PROPERTY_HANDSHAKE_CASES", 1500))
 
@@ -48,6 +50,8 @@ TOKENS = {
     "admin": issue_token(JWT_SECRET, "prop-admin", "Admin", extra_claims={"role": "admin"}),
 }
 NO_PRACTICAL_LIMIT = "1000000/minute"
+# Answers by test and status, kept in tests/artifacts for the closing note.
+TALLY: Counter[str] = Counter()
 
 
 def _routes() -> list[tuple[str, str]]:
@@ -64,6 +68,12 @@ def _routes() -> list[tuple[str, str]]:
 
 
 ROUTES = _routes()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tally() -> Iterator[None]:
+    yield
+    record_figures("property_cases", dict(sorted(TALLY.items())))
 
 
 @pytest.fixture(scope="module")
@@ -198,6 +208,7 @@ def test_any_request_on_every_route(
         headers["Content-Encoding"] = encoding
     status, content_type, answer = request(web, method, target, body, headers)
     assert_ours(status, content_type, answer, (method, target, body, encoding))
+    TALLY[f"route {status}"] += 1
 
 
 def signed(header: dict[str, Any], claims: dict[str, Any]) -> str:
@@ -255,6 +266,7 @@ def test_any_token_claims(
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     status, content_type, answer = request(web, "POST", "/api/score/update", body, headers)
     document = assert_ours(status, content_type, answer, claims)
+    TALLY[f"claims {status}"] += 1
     # An oracle written from the rule, not from the code: what surely fails, what surely passes.
     if not isinstance(sub, str) or not sub or re.search(r"[\x00-\x1f\x7f\ud800-\udfff]", sub):
         assert status == 401, (claims, document)
@@ -294,6 +306,7 @@ def test_any_socketio_handshake(web: WebProcess, query: str, packet: str) -> Non
     base = f"/{SOCKETIO_PATH}/?{query}"
     status, content_type, opened = request(web, "GET", base)
     assert status < 500, (query, status, opened[:200])
+    TALLY[f"handshake open {status}"] += 1
     if status != 200 or not opened.startswith(b"0"):
         return
     sid = json.loads(opened[1:])["sid"]
@@ -301,6 +314,7 @@ def test_any_socketio_handshake(web: WebProcess, query: str, packet: str) -> Non
     body = packet.encode("utf-8", "surrogatepass")
     status, _, answer = request(web, "POST", polled, body, {"Content-Type": "text/plain"})
     assert status < 500, (packet, status, answer[:200])
+    TALLY[f"handshake packet {status}"] += 1
     if status == 200 and packet == "40" + json.dumps({"token": TOKENS["user"]}):
         status, _, answer = request(web, "GET", polled)
         assert status == 200 and answer.startswith(b"40"), answer[:200]
