@@ -176,6 +176,13 @@ async def test_bodies_in_a_bad_encoding_get_a_clear_answer(
         http, web, token, "enc", 1, headers={"Content-Encoding": encoding}, data=body
     )
     assert got == status and message in answer["message"], answer
+    async with http.put(
+        f"{web.url}/api/admin/rate-limits",
+        data=body,
+        headers={**bearer(ADMIN), "Content-Encoding": encoding},
+    ) as response:
+        answer = await response.json()
+        assert response.status == status and message in answer["message"], answer
 
 
 @pytest.mark.parametrize("encode", [gzip.compress, zlib.compress])
