@@ -25,7 +25,7 @@ from bench.http_connection import ConnectionLost, HttpConnection
 from bench.load_report import RunOutcome, expected_scores, figures, summary
 from bench.senders import SendPlan, SendResults, run_senders
 from bench.viewers import Connected, ViewPlan, ViewResults, ViewStatus, run_viewers
-from scoreboard.auth import issue_token
+from scoreboard.intake.auth import issue_token
 
 START_DELAY_SECONDS = 0.5  # between "go" and the first due request, so every sender is waiting
 REACH_TIMEOUT_SECONDS = 5.0

@@ -11,10 +11,10 @@ import uuid
 import asyncpg
 import redis.asyncio as redis
 
-from scoreboard.ledger.postgres import PostgresLedger
-from scoreboard.ledger.rebuild import rebuild_board
+from scoreboard.apply.ledger.postgres import PostgresLedger
+from scoreboard.apply.ledger.rebuild import rebuild_board
+from scoreboard.apply.store.redis_store import RedisLeaderboardStore
 from scoreboard.models import ScoreUpdate
-from scoreboard.store.redis_store import RedisLeaderboardStore
 
 BATCH = 1000
 

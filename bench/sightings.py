@@ -7,7 +7,7 @@ from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from scoreboard.broadcast import LEADERBOARD_EVENT
+from scoreboard.push.broadcast import LEADERBOARD_EVENT
 
 NOT_A_BOARD = -1
 

@@ -8,7 +8,7 @@ import sys
 from scoreboard.commands import ledger, token
 from scoreboard.config import Settings
 from scoreboard.errors import ConfigError
-from scoreboard.logs import configure_logging
+from scoreboard.ops.logs import configure_logging
 
 
 def build_parser() -> argparse.ArgumentParser:

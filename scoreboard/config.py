@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 from urllib.parse import urlparse
 
-from scoreboard.auth import public_key_from_pem
 from scoreboard.errors import ConfigError
-from scoreboard.rate_policy import checked_rate_limit
+from scoreboard.intake.auth import public_key_from_pem
+from scoreboard.intake.rate_policy import checked_rate_limit
 
 MIN_JWT_SECRET_LENGTH = 32  # RFC 7518 §3.2: an HS256 key has at least 256 bits
 MAX_SAFE_INTEGER = 2**53 - 1  # Number.MAX_SAFE_INTEGER: scores stay exact in JavaScript

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from scoreboard.errors import PoisonMessage
-from scoreboard.request_ids import acceptable_request_id
+from scoreboard.ops.request_ids import acceptable_request_id
 
 MESSAGE_FORMAT_VERSION = 1
 TOP_N = 10

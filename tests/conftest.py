@@ -15,12 +15,12 @@ import redis as sync_redis
 import redis.asyncio as redis
 from aiohttp.test_utils import TestClient
 
-from scoreboard.auth import issue_token
-from scoreboard.broker.rabbitmq import dead_letter_queue_name
+from scoreboard.apply.store import LeaderboardStore
+from scoreboard.apply.store.memory_store import MemoryLeaderboardStore
+from scoreboard.apply.store.redis_store import RedisLeaderboardStore
 from scoreboard.config import Settings
-from scoreboard.store import LeaderboardStore
-from scoreboard.store.memory_store import MemoryLeaderboardStore
-from scoreboard.store.redis_store import RedisLeaderboardStore
+from scoreboard.intake.auth import issue_token
+from scoreboard.queue.rabbitmq import dead_letter_queue_name
 from scoreboard.web.app import create_app
 from tests.processes import Processes, WebProcess, service_processes
 

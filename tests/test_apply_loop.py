@@ -9,12 +9,12 @@ import aio_pika
 import pytest
 import redis.asyncio as redis
 
-from scoreboard.broadcast import Broadcaster
-from scoreboard.broker.rabbitmq import RabbitConsumer, RabbitPublisher, dead_letter_queue_name
+from scoreboard.apply.apply_loop import ApplyStats, apply_batches
+from scoreboard.apply.redeliveries import RedeliveryCounter
+from scoreboard.apply.store.redis_store import RedisLeaderboardStore
 from scoreboard.models import ScoreUpdate
-from scoreboard.store.redis_store import RedisLeaderboardStore
-from scoreboard.worker.apply_loop import ApplyStats, apply_batches
-from scoreboard.worker.redeliveries import RedeliveryCounter
+from scoreboard.push.broadcast import Broadcaster
+from scoreboard.queue.rabbitmq import RabbitConsumer, RabbitPublisher, dead_letter_queue_name
 from tests.conftest import RABBITMQ_URL, REDIS_URL
 from tests.test_rabbitmq import queue_depth, started
 

@@ -21,16 +21,16 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import RSAAlgorithm
 from jwt.warnings import InsecureKeyLengthWarning
 
-from scoreboard.auth import (
+from scoreboard.config import Settings
+from scoreboard.errors import AuthenticationFailed, ConfigError
+from scoreboard.intake.auth import (
     JWKS_MIN_REFRESH_SECONDS,
     JwksKeySet,
     TokenVerifier,
     issue_token,
     public_key_from_pem,
 )
-from scoreboard.config import Settings
-from scoreboard.errors import AuthenticationFailed, ConfigError
-from scoreboard.verified_tokens import VerifiedTokens
+from scoreboard.intake.verified_tokens import VerifiedTokens
 from scoreboard.web.app import create_app
 from tests.conftest import JWT_SECRET, bearer
 from tests.jwks_server import JwksServer, SigningKey

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from scoreboard.auth import TokenVerifier
+from scoreboard.intake.auth import TokenVerifier
 from tests.conftest import JWT_SECRET
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 from aiohttp.web_protocol import RequestPayloadError
 
-from scoreboard.client_error_logs import ClientErrorLines
+from scoreboard.ops.client_error_logs import ClientErrorLines
 from scoreboard.web.app import SOCKETIO_PATH
 from tests.processes import WebProcess
 

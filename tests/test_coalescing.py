@@ -8,11 +8,11 @@ from typing import Any
 
 import redis.asyncio as redis
 
-from scoreboard.broadcast import Broadcaster
-from scoreboard.coalescing import CoalescingBroadcaster, LocalEmitSlot, RedisEmitSlot, paced
+from scoreboard.apply.store.memory_store import MemoryLeaderboardStore
+from scoreboard.apply.store.redis_store import RedisLeaderboardStore
 from scoreboard.models import ScoreUpdate
-from scoreboard.store.memory_store import MemoryLeaderboardStore
-from scoreboard.store.redis_store import RedisLeaderboardStore
+from scoreboard.push.broadcast import Broadcaster
+from scoreboard.push.coalescing import CoalescingBroadcaster, LocalEmitSlot, RedisEmitSlot, paced
 from tests.conftest import REDIS_URL
 
 

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 import socketio
 
-from scoreboard.auth import issue_token
+from scoreboard.intake.auth import issue_token
 from tests.conftest import JWT_SECRET, TokenFactory, bearer
 from tests.processes import (
     BACKEND_VARIABLES,

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from scoreboard.auth import issue_token
-from scoreboard.broadcast import LEADERBOARD_EVENT
 from scoreboard.config import Settings
+from scoreboard.intake.auth import issue_token
+from scoreboard.push.broadcast import LEADERBOARD_EVENT
+from scoreboard.push.fan_out import text_frame
 from scoreboard.web.app import create_app
-from scoreboard.web.fan_out import text_frame
 from scoreboard.web.keys import SOCKETIO
 from tests.conftest import JWT_SECRET
 from tests.processes import Processes, WebProcess

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from scoreboard.auth import issue_token
+from scoreboard.intake.auth import issue_token
 from tests.conftest import JWT_SECRET
 from tests.private_services import PrivateRabbitMQ, PrivateRedis
 from tests.processes import Processes

@@ -13,8 +13,8 @@ import redis.asyncio as redis
 from aiohttp.test_utils import TestClient
 
 from scoreboard.config import Settings
+from scoreboard.ops.heartbeat import HEARTBEAT_TTL_SECONDS, WorkerBeat, WorkerRegistry
 from scoreboard.web.app import create_app
-from scoreboard.worker.heartbeat import HEARTBEAT_TTL_SECONDS, WorkerBeat, WorkerRegistry
 from tests.conftest import REDIS_URL
 from tests.processes import Processes, free_port, service_processes
 from tests.scrape import Scrape, eventually

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp.test_utils import TestClient
 
+from scoreboard.apply.ledger.postgres import PostgresLedger
 from scoreboard.config import Settings
-from scoreboard.ledger.postgres import PostgresLedger
 from scoreboard.models import ScoreUpdate
 from scoreboard.web.app import create_app
 from tests.conftest import TokenFactory, bearer

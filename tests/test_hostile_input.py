@@ -20,9 +20,9 @@ import asyncpg
 import pytest
 import redis.asyncio as redis
 
-from scoreboard.auth import issue_token
-from scoreboard.broker.rabbitmq import DeadLetters
-from scoreboard.store.redis_store import RedisLeaderboardStore
+from scoreboard.apply.store.redis_store import RedisLeaderboardStore
+from scoreboard.intake.auth import issue_token
+from scoreboard.queue.rabbitmq import DeadLetters
 from tests.conftest import JWT_SECRET, RABBITMQ_URL, REDIS_URL, bearer
 from tests.processes import WebProcess, service_processes
 from tests.score_stream import wait_for_totals

@@ -8,8 +8,8 @@ import aio_pika
 import pytest
 from aiohttp.test_utils import TestClient
 
-from scoreboard.broker.rabbitmq import declare_queues
 from scoreboard.config import Settings
+from scoreboard.queue.rabbitmq import declare_queues
 from scoreboard.web.app import create_app
 from tests.conftest import JWT_SECRET, RABBITMQ_URL, TokenFactory, bearer
 from tests.test_score_api import queued_messages

@@ -10,9 +10,9 @@ import regex
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scoreboard import identities
-from scoreboard.auth import TokenVerifier, issue_token
 from scoreboard.errors import AuthenticationFailed
+from scoreboard.intake import identities
+from scoreboard.intake.auth import TokenVerifier, issue_token
 
 SECRET = "identity-secret-" + "x" * 40
 

@@ -9,11 +9,11 @@ import asyncpg
 import pytest
 import redis.asyncio as redis
 
-from scoreboard.ledger.migrations import migrate, migration_files
-from scoreboard.ledger.postgres import PostgresLedger
-from scoreboard.ledger.rebuild import ensure_board_matches_ledger, rebuild_board
+from scoreboard.apply.ledger.migrations import migrate, migration_files
+from scoreboard.apply.ledger.postgres import PostgresLedger
+from scoreboard.apply.ledger.rebuild import ensure_board_matches_ledger, rebuild_board
+from scoreboard.apply.store.redis_store import RedisLeaderboardStore
 from scoreboard.models import ScoreUpdate
-from scoreboard.store.redis_store import RedisLeaderboardStore
 from tests.conftest import REDIS_URL
 
 

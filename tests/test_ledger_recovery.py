@@ -16,9 +16,9 @@ import asyncpg
 import pytest
 import redis.asyncio as redis
 
-from scoreboard.auth import issue_token
+from scoreboard.apply.store.redis_store import RedisLeaderboardStore
+from scoreboard.intake.auth import issue_token
 from scoreboard.models import UserStanding
-from scoreboard.store.redis_store import RedisLeaderboardStore
 from tests.conftest import JWT_SECRET, bearer
 from tests.private_services import PrivatePostgres, PrivateRedis
 from tests.processes import PROJECT_ROOT, Processes, process_env

@@ -9,8 +9,8 @@ from collections.abc import Callable
 import pytest
 from aiohttp.test_utils import TestClient
 
-from scoreboard.auth import TokenVerifier
 from scoreboard.config import Settings
+from scoreboard.intake.auth import TokenVerifier
 from scoreboard.web.app import create_app
 from scoreboard.web.demo import issue_demo_token
 from scoreboard.web.page import STATIC_FILES

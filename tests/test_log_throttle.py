@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scoreboard.log_throttle import LogThrottle
+from scoreboard.ops.log_throttle import LogThrottle
 
 
 class Clock:

@@ -16,17 +16,17 @@ import pytest
 import redis.asyncio as redis
 from aiohttp import web
 
-from scoreboard.broadcast import Broadcaster
-from scoreboard.broker.rabbitmq import RabbitConsumer, RabbitPublisher
+from scoreboard.apply.apply_loop import ApplyStats, apply_batches
+from scoreboard.apply.store.redis_store import RedisLeaderboardStore
 from scoreboard.config import Settings
 from scoreboard.errors import ConfigError
-from scoreboard.logs import JsonFormatter, RequestIdFilter, TextFormatter
-from scoreboard.metrics import MeasuredEmitter, Metrics
 from scoreboard.models import ScoreUpdate
-from scoreboard.request_ids import MAX_REQUEST_ID_LENGTH, bound_request_id
-from scoreboard.store.redis_store import RedisLeaderboardStore
+from scoreboard.ops.logs import JsonFormatter, RequestIdFilter, TextFormatter
+from scoreboard.ops.metrics import MeasuredEmitter, Metrics
+from scoreboard.ops.request_ids import MAX_REQUEST_ID_LENGTH, bound_request_id
+from scoreboard.push.broadcast import Broadcaster
+from scoreboard.queue.rabbitmq import RabbitConsumer, RabbitPublisher
 from scoreboard.web.app import create_app
-from scoreboard.worker.apply_loop import ApplyStats, apply_batches
 from tests.conftest import JWT_SECRET, RABBITMQ_URL, REDIS_URL, TokenFactory, bearer
 from tests.processes import Processes, service_processes
 from tests.scrape import eventually

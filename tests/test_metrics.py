@@ -13,9 +13,9 @@ import socketio
 from aiohttp.test_utils import TestClient
 
 from scoreboard.config import Settings
-from scoreboard.metrics import CONTENT_TYPE, Metrics
+from scoreboard.ops.metrics import CONTENT_TYPE, Metrics
+from scoreboard.ops.metrics_server import MetricsServer
 from scoreboard.web.app import SOCKETIO_PATH, create_app
-from scoreboard.worker.metrics_server import MetricsServer
 from tests.conftest import RABBITMQ_URL, TokenFactory, bearer
 from tests.processes import Processes, WebProcess, free_port, service_processes
 from tests.scrape import Scrape, eventually

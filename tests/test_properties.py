@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scoreboard.auth import issue_token
+from scoreboard.intake.auth import issue_token
 from tests.conftest import JWT_SECRET, RABBITMQ_URL, REDIS_URL, remove_keys, remove_queues
 from tests.processes import Processes, WebProcess
 

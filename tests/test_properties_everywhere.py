@@ -25,8 +25,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scoreboard.auth import issue_token
 from scoreboard.config import Settings
+from scoreboard.intake.auth import issue_token
 from scoreboard.web.app import SOCKETIO_PATH, create_app
 from tests.conftest import (
     DATABASE_URL,

@@ -7,14 +7,14 @@ import asyncio
 import aio_pika
 import pytest
 
-from scoreboard.broker.rabbitmq import (
+from scoreboard.models import ScoreUpdate
+from scoreboard.queue.rabbitmq import (
     RabbitConsumer,
     RabbitPublisher,
     dead_letter_queue_name,
     declare_queues,
 )
-from scoreboard.models import ScoreUpdate
-from scoreboard.signing import SIGNATURE_HEADER, MessageSigner
+from scoreboard.queue.signing import SIGNATURE_HEADER, MessageSigner
 from tests.conftest import RABBITMQ_URL
 
 

@@ -10,10 +10,10 @@ import pytest
 import redis.asyncio as redis
 from aiohttp.test_utils import TestClient
 
+from scoreboard.apply.store.redis_store import RedisLeaderboardStore
 from scoreboard.config import Settings
 from scoreboard.errors import ConfigError, StoreUnavailable
 from scoreboard.models import ScoreUpdate
-from scoreboard.store.redis_store import RedisLeaderboardStore
 from scoreboard.web.app import create_app
 from tests.conftest import REDIS_URL, TokenFactory, bearer
 from tests.processes import free_port

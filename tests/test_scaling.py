@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scoreboard.auth import issue_token
 from scoreboard.config import Settings
+from scoreboard.intake.auth import issue_token
 from tests.conftest import JWT_SECRET
 from tests.processes import Processes, wait_for_broadcast_listeners
 from tests.score_stream import stream_updates, wait_for_totals

@@ -305,7 +305,7 @@ async def test_update_that_cannot_be_queued_is_503_and_not_counted(api, make_tok
         "message": "Score update could not be queued, try again",
     }
     # Once the queue is back, the refused increment is not part of the score.
-    from scoreboard.broker.rabbitmq import declare_queues
+    from scoreboard.queue.rabbitmq import declare_queues
 
     connection = await aio_pika.connect(RABBITMQ_URL)
     async with connection:

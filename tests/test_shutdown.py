@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from scoreboard.auth import issue_token
+from scoreboard.intake.auth import issue_token
 from tests.conftest import JWT_SECRET
 from tests.processes import Processes, ServiceProcess, free_port, process_env
 from tests.score_stream import stream_updates, wait_for_totals

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import redis.asyncio as redis
 
+from scoreboard.apply.store import LeaderboardStore
+from scoreboard.apply.store.redis_store import RedisLeaderboardStore
 from scoreboard.errors import ScoreOverflow
 from scoreboard.models import Leaderboard, ScoreUpdate
-from scoreboard.store import LeaderboardStore
-from scoreboard.store.redis_store import RedisLeaderboardStore
 from tests.conftest import REDIS_URL
 
 MAX_SAFE = 2**53 - 1

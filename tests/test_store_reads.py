@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 import redis.asyncio as redis
 
+from scoreboard.apply.store import LeaderboardStore
+from scoreboard.apply.store.rankings import BoardPage, RankedEntry, UserRank
+from scoreboard.apply.store.redis_store import RedisLeaderboardStore
 from scoreboard.models import ScoreUpdate
-from scoreboard.rankings import BoardPage, RankedEntry, UserRank
-from scoreboard.store import LeaderboardStore
-from scoreboard.store.redis_store import RedisLeaderboardStore
 from tests.conftest import REDIS_URL
 
 MAX_SAFE = 2**53 - 1

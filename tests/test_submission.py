@@ -6,11 +6,11 @@ import asyncio
 
 import pytest
 
+from scoreboard.apply.store.memory_store import MemoryLeaderboardStore
 from scoreboard.errors import QueueUnavailable
-from scoreboard.idempotency import MemoryIdempotencyRecords
+from scoreboard.intake.idempotency import MemoryIdempotencyRecords
+from scoreboard.intake.submission import ScoreSubmission
 from scoreboard.models import ScoreUpdate
-from scoreboard.store.memory_store import MemoryLeaderboardStore
-from scoreboard.submission import ScoreSubmission
 
 
 class FirstPublishFails:

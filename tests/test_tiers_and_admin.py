@@ -9,13 +9,13 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
-from scoreboard.auth import issue_token
-from scoreboard.broker.in_process import InProcessQueue
-from scoreboard.broker.rabbitmq import RabbitConsumer, RabbitPublisher, dead_letter_queue_name
+from scoreboard.apply.ledger.postgres import PostgresLedger
 from scoreboard.config import Settings
-from scoreboard.ledger.postgres import PostgresLedger
+from scoreboard.intake.auth import issue_token
+from scoreboard.intake.rate_policy import REFRESH_SECONDS
 from scoreboard.models import ScoreUpdate
-from scoreboard.rate_policy import REFRESH_SECONDS
+from scoreboard.queue.in_process import InProcessQueue
+from scoreboard.queue.rabbitmq import RabbitConsumer, RabbitPublisher, dead_letter_queue_name
 from scoreboard.web.app import create_app
 from scoreboard.web.keys import STORE
 from tests.conftest import JWT_SECRET, RABBITMQ_URL, bearer

@@ -8,7 +8,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from scoreboard.auth import issue_token
+from scoreboard.intake.auth import issue_token
 from tests.certs import self_signed_certificate
 from tests.conftest import JWT_SECRET
 from tests.private_services import PrivateRedis

@@ -10,13 +10,13 @@ import asyncpg
 import redis.asyncio as redis
 import socketio
 
-from scoreboard.broadcast import Broadcaster
+from scoreboard.apply.ledger.migrations import migrate
+from scoreboard.apply.ledger.postgres import PostgresLedger
+from scoreboard.apply.ledger.rebuild import rebuild_board
+from scoreboard.apply.store.redis_store import RedisLeaderboardStore
 from scoreboard.config import Settings
 from scoreboard.errors import ServiceUnavailable
-from scoreboard.ledger.migrations import migrate
-from scoreboard.ledger.postgres import PostgresLedger
-from scoreboard.ledger.rebuild import rebuild_board
-from scoreboard.store.redis_store import RedisLeaderboardStore
+from scoreboard.push.broadcast import Broadcaster
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:

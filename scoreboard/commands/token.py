@@ -6,8 +6,8 @@ import argparse
 import re
 import sys
 
-from scoreboard.auth import issue_token
 from scoreboard.config import Settings
+from scoreboard.intake.auth import issue_token
 
 _DURATION = re.compile(r"^(\d+)([smhd]?)$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}

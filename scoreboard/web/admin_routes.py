@@ -7,17 +7,17 @@ import logging
 
 from aiohttp import web
 
-from scoreboard.auth import Identity
-from scoreboard.broadcast import LEADERBOARD_EVENT
-from scoreboard.broker.rabbitmq import DeadLetters
 from scoreboard.errors import Forbidden, NotFound
+from scoreboard.intake.auth import Identity
+from scoreboard.intake.rate_policy import validate_overrides
+from scoreboard.intake.request_body import read_body
+from scoreboard.intake.validation import checked_user_id, parse_json
 from scoreboard.models import Leaderboard
-from scoreboard.rate_policy import validate_overrides
-from scoreboard.validation import checked_user_id, parse_json
+from scoreboard.push.broadcast import LEADERBOARD_EVENT
+from scoreboard.queue.rabbitmq import DeadLetters
+from scoreboard.reads.params import query_integer
 from scoreboard.web import responses
 from scoreboard.web.keys import LEDGER, RATE_POLICY, SETTINGS, SOCKETIO, STORE, VERIFIER
-from scoreboard.web.read_params import query_integer
-from scoreboard.web.request_body import read_body
 
 log = logging.getLogger("scoreboard.admin")
 
@@ -108,12 +108,3 @@ async def put_rate_limits(request: web.Request) -> web.Response:
     await request.app[RATE_POLICY].replace_overrides(overrides)
     _audit(admin, "set rate limit overrides", overrides)
     return responses.success({"message": "Rate limit overrides saved", "overrides": overrides})
-
-
-def add_admin_routes(app: web.Application) -> None:
-    app.router.add_delete("/api/admin/users/{userId}", remove_user)
-    app.router.add_post("/api/admin/board/reset", reset_board)
-    app.router.add_get("/api/admin/dead-letters", list_dead_letters)
-    app.router.add_post("/api/admin/dead-letters/replay", replay_dead_letters)
-    app.router.add_get("/api/admin/rate-limits", get_rate_limits)
-    app.router.add_put("/api/admin/rate-limits", put_rate_limits)

@@ -12,25 +12,29 @@ import redis.asyncio as redis
 import socketio
 from aiohttp import web
 
-from scoreboard.auth import TokenVerifier
-from scoreboard.broadcast import Broadcaster
-from scoreboard.broker.in_process import InProcessQueue
-from scoreboard.broker.rabbitmq import RabbitPublisher
-from scoreboard.coalescing import CoalescingBroadcaster, LocalEmitSlot, paced
+from scoreboard.apply.apply_loop import ApplyStats, apply_batches
+from scoreboard.apply.ledger.postgres import PostgresLedger
+from scoreboard.apply.store.memory_store import MemoryLeaderboardStore
+from scoreboard.apply.store.redis_store import RedisLeaderboardStore
 from scoreboard.config import Settings
-from scoreboard.idempotency import MemoryIdempotencyRecords, RedisIdempotencyRecords
-from scoreboard.ledger.postgres import PostgresLedger
-from scoreboard.metrics import MeasuredEmitter
-from scoreboard.rate_limit import UserRateLimiter, rate_limit_storage
-from scoreboard.rate_policy import MemoryOverrideStore, RatePolicy, RedisOverrideStore
-from scoreboard.signing import message_signer
-from scoreboard.store.memory_store import MemoryLeaderboardStore
-from scoreboard.store.redis_store import RedisLeaderboardStore
-from scoreboard.submission import ScoreSubmission
-from scoreboard.web.admin_routes import add_admin_routes
+from scoreboard.intake.auth import TokenVerifier
+from scoreboard.intake.idempotency import MemoryIdempotencyRecords, RedisIdempotencyRecords
+from scoreboard.intake.rate_limit import UserRateLimiter, rate_limit_storage
+from scoreboard.intake.rate_policy import MemoryOverrideStore, RatePolicy, RedisOverrideStore
+from scoreboard.intake.submission import ScoreSubmission
+from scoreboard.ops.metrics import MeasuredEmitter
+from scoreboard.ops.request_tracking import track_requests
+from scoreboard.ops.routes import add_operations
+from scoreboard.push.broadcast import Broadcaster
+from scoreboard.push.coalescing import CoalescingBroadcaster, LocalEmitSlot, paced
+from scoreboard.push.fan_out import FanOut, local_manager, redis_manager
+from scoreboard.push.open_websockets import close_websockets_on_shutdown
+from scoreboard.push.polling_guard import polling_guard
+from scoreboard.push.socket_events import register_socket_events
+from scoreboard.queue.in_process import InProcessQueue
+from scoreboard.queue.rabbitmq import RabbitPublisher
+from scoreboard.queue.signing import message_signer
 from scoreboard.web.demo import issue_demo_token
-from scoreboard.web.fan_out import FanOut, local_manager, redis_manager
-from scoreboard.web.history import add_history_route
 from scoreboard.web.keys import (
     DEMO_TOKEN,
     FAN_OUT,
@@ -49,15 +53,9 @@ from scoreboard.web.keys import (
 )
 from scoreboard.web.listeners import split_ports
 from scoreboard.web.middlewares import error_middleware
-from scoreboard.web.open_websockets import close_websockets_on_shutdown
-from scoreboard.web.ops_routes import add_operations
-from scoreboard.web.polling_guard import polling_guard
-from scoreboard.web.request_tracking import track_requests
 from scoreboard.web.routes import add_routes
 from scoreboard.web.security import require_https, same_origin, security_headers
 from scoreboard.web.server_header import hide_server_software
-from scoreboard.web.socket_events import register_socket_events
-from scoreboard.worker.apply_loop import ApplyStats, apply_batches
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +121,6 @@ def create_app(settings: Settings) -> web.Application:
     app[SOCKETIO] = sio
     register_socket_events(sio, app)
     add_routes(app)
-    add_history_route(app)
-    add_admin_routes(app)
     add_operations(app)
     app[METRICS].count_socket_messages(fan_out.counts)
 

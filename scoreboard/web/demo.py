@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from scoreboard.auth import issue_token
 from scoreboard.config import Mode, Settings
 from scoreboard.errors import NotFound
+from scoreboard.intake.auth import issue_token
 from scoreboard.web import responses
 from scoreboard.web.keys import DEMO_TOKEN
 

@@ -8,17 +8,17 @@ import redis.asyncio as redis
 import socketio
 from aiohttp import web
 
-from scoreboard.auth import TokenVerifier
-from scoreboard.broker import UpdatePublisher
+from scoreboard.apply.ledger.postgres import PostgresLedger
+from scoreboard.apply.store import LeaderboardStore
 from scoreboard.config import Settings
-from scoreboard.ledger.postgres import PostgresLedger
-from scoreboard.metrics import WebMetrics
-from scoreboard.rate_limit import UserRateLimiter
-from scoreboard.rate_policy import RatePolicy
-from scoreboard.readiness import ReadinessProbe
-from scoreboard.store import LeaderboardStore
-from scoreboard.submission import ScoreSubmission
-from scoreboard.web.fan_out import FanOut
+from scoreboard.intake.auth import TokenVerifier
+from scoreboard.intake.rate_limit import UserRateLimiter
+from scoreboard.intake.rate_policy import RatePolicy
+from scoreboard.intake.submission import ScoreSubmission
+from scoreboard.ops.metrics import WebMetrics
+from scoreboard.ops.readiness import ReadinessProbe
+from scoreboard.push.fan_out import FanOut
+from scoreboard.queue import UpdatePublisher
 
 SETTINGS = web.AppKey("settings", Settings)
 VERIFIER = web.AppKey("verifier", TokenVerifier)

@@ -11,18 +11,18 @@ from typing import Any
 from aiohttp import web
 
 from scoreboard.config import MAX_SAFE_INTEGER, Settings
-from scoreboard.idempotency import MAX_KEY_LENGTH
-from scoreboard.identities import MAX_USER_ID_LENGTH, MAX_USERNAME_LENGTH
+from scoreboard.intake.idempotency import MAX_KEY_LENGTH
+from scoreboard.intake.identities import MAX_USER_ID_LENGTH, MAX_USERNAME_LENGTH
 from scoreboard.models import TOP_N
-from scoreboard.web.keys import SETTINGS
-from scoreboard.web.page import STATIC_FILES
-from scoreboard.web.read_params import (
+from scoreboard.reads.params import (
     DEFAULT_AROUND,
     DEFAULT_LIMIT,
     MAX_AROUND,
     MAX_LIMIT,
     MAX_OFFSET,
 )
+from scoreboard.web.keys import SETTINGS
+from scoreboard.web.page import STATIC_FILES
 
 Schema = dict[str, Any]
 
@@ -122,7 +122,7 @@ def _components(settings: Settings) -> Schema:
         "type": "string",
         "minLength": 1,
         "maxLength": MAX_USER_ID_LENGTH,
-        # What a pattern can say of scoreboard.identities' rule; the description says the rest.
+        # What a pattern can say of the identity rule; the description says the rest.
         "pattern": r"^[^\p{C}\p{Z}](?:(?:[^\p{C}\p{Z}]| )*[^\p{C}\p{Z}])?$",
         "description": (
             f"1 to {MAX_USER_ID_LENGTH} printable characters after NFC normalisation (compared "

@@ -8,7 +8,7 @@ import sys
 
 from scoreboard.config import Mode, Settings
 from scoreboard.errors import ConfigError
-from scoreboard.logs import configure_logging
+from scoreboard.ops.logs import configure_logging
 from scoreboard.web.app import create_app
 from scoreboard.web.demo import DEMO_USER
 from scoreboard.web.keys import DEMO_TOKEN

@@ -26,9 +26,9 @@ from aiohttp.http_exceptions import (
 )
 
 from scoreboard.config import Settings
-from scoreboard.log_throttle import LogThrottle
-from scoreboard.metrics import UNMATCHED_ROUTE, Metrics
-from scoreboard.request_ids import REQUEST_ID_HEADER, new_request_id, request_id_from_header
+from scoreboard.ops.log_throttle import LogThrottle
+from scoreboard.ops.metrics import UNMATCHED_ROUTE, Metrics
+from scoreboard.ops.request_ids import REQUEST_ID_HEADER, new_request_id, request_id_from_header
 from scoreboard.web import responses
 from scoreboard.web.keys import METRICS, SETTINGS
 from scoreboard.web.route_names import route_template

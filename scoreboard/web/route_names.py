@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from scoreboard.metrics import UNMATCHED_ROUTE
+from scoreboard.ops.metrics import UNMATCHED_ROUTE
 
 
 def route_template(request: web.Request) -> str:

@@ -13,22 +13,22 @@ import redis.asyncio as redis
 import socketio
 import uvloop
 
-from scoreboard.broadcast import Broadcaster
-from scoreboard.broker.rabbitmq import RabbitConsumer
-from scoreboard.coalescing import CoalescingBroadcaster, RedisEmitSlot, paced
+from scoreboard.apply.apply_loop import ApplyStats, Ledgered, apply_batches
+from scoreboard.apply.ledger.postgres import PostgresLedger
+from scoreboard.apply.ledger.rebuild import ensure_board_matches_ledger
+from scoreboard.apply.redeliveries import RedeliveryCounter
+from scoreboard.apply.store.redis_store import RedisLeaderboardStore
 from scoreboard.config import Mode, Settings
 from scoreboard.errors import ConfigError
-from scoreboard.ledger.postgres import PostgresLedger
-from scoreboard.ledger.rebuild import ensure_board_matches_ledger
-from scoreboard.logs import configure_logging
-from scoreboard.metrics import MeasuredEmitter, Metrics
+from scoreboard.ops.heartbeat import Heartbeat, WorkerBeat, WorkerIdentity, WorkerRegistry
+from scoreboard.ops.logs import configure_logging
+from scoreboard.ops.metrics import MeasuredEmitter, Metrics
+from scoreboard.ops.metrics_server import MetricsServer
+from scoreboard.push.broadcast import Broadcaster
+from scoreboard.push.coalescing import CoalescingBroadcaster, RedisEmitSlot, paced
+from scoreboard.queue.rabbitmq import RabbitConsumer
+from scoreboard.queue.signing import message_signer
 from scoreboard.retry import until_available
-from scoreboard.signing import message_signer
-from scoreboard.store.redis_store import RedisLeaderboardStore
-from scoreboard.worker.apply_loop import ApplyStats, Ledgered, apply_batches
-from scoreboard.worker.heartbeat import Heartbeat, WorkerBeat, WorkerIdentity, WorkerRegistry
-from scoreboard.worker.metrics_server import MetricsServer
-from scoreboard.worker.redeliveries import RedeliveryCounter
 
 log = logging.getLogger("scoreboard.worker")
 

@@ -1,0 +1,165 @@
+"""Take a batch, record it, apply it exactly once, acknowledge it, broadcast the new top 10."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from scoreboard.apply.ledger.postgres import PostgresLedger
+from scoreboard.apply.ledger.rebuild import ensure_board_matches_ledger
+from scoreboard.apply.redeliveries import RedeliveryCounter
+from scoreboard.apply.store import LeaderboardStore
+from scoreboard.apply.store.redis_store import RedisLeaderboardStore
+from scoreboard.errors import BoardOutOfSync
+from scoreboard.models import Leaderboard
+from scoreboard.ops.metrics import Metrics
+from scoreboard.ops.request_ids import bound_request_id
+from scoreboard.push.broadcast import TopTenPusher
+from scoreboard.queue import Delivery, UpdateConsumer
+from scoreboard.retry import until_available
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ApplyStats:
+    """What a worker did, for its shutdown summary."""
+
+    batches: int = 0
+    updates: int = 0
+    broadcasts: int = 0
+    dead_lettered: int = 0
+    last_batch_at: float | None = None  # wall clock, for the heartbeat
+
+    def summary(self) -> str:
+        return (
+            f"{self.updates} updates in {self.batches} batches, {self.broadcasts} broadcasts, "
+            f"{self.dead_lettered} dead-lettered"
+        )
+
+
+@dataclass(frozen=True)
+class Ledgered:
+    """A ledger and the Redis board that must mirror it."""
+
+    ledger: PostgresLedger
+    board: RedisLeaderboardStore
+
+
+async def apply_batches(
+    consumer: UpdateConsumer,
+    store: LeaderboardStore,
+    broadcaster: TopTenPusher,
+    stats: ApplyStats,
+    redeliveries: RedeliveryCounter | None = None,
+    ledgered: Ledgered | None = None,
+    metrics: Metrics | None = None,
+) -> None:
+    """Run until the consumer stops; acknowledge an update only once recorded and applied."""
+    applier = _BatchApplier(store, broadcaster, stats, consumer.acknowledge, ledgered, metrics)
+    async for batch in consumer.batches():
+        if redeliveries is not None:
+            batch = await _set_aside_repeat_offenders(batch, redeliveries, stats)
+        board = await applier.apply(batch)
+        stats.batches += 1
+        stats.last_batch_at = time.time()
+        if board is not None:
+            if metrics is not None and batch:
+                metrics.board_changed(max(d.update.accepted_at for d in batch))
+            await applier.broadcast(board)
+
+
+class _BatchApplier:
+    def __init__(
+        self,
+        store: LeaderboardStore,
+        broadcaster: TopTenPusher,
+        stats: ApplyStats,
+        acknowledge: Callable[[Sequence[Delivery]], Awaitable[None]],
+        ledgered: Ledgered | None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self._acknowledge = acknowledge
+        self._store = store
+        self._broadcaster = broadcaster
+        self._stats = stats
+        self._ledgered = ledgered
+        self._metrics = metrics
+
+    async def apply(self, batch: Sequence[Delivery]) -> Leaderboard | None:
+        """Record, apply and ack the batch; if refused, isolate and dead-letter the culprits."""
+        if not batch:
+            return None
+        try:
+            board = await self._record_and_apply(batch)
+        except Exception:
+            if len(batch) == 1:
+                with bound_request_id(batch[0].update.request_id):
+                    log.exception("update %s cannot be applied", batch[0].update.message_id)
+                    await batch[0].dead_letter()
+                self._stats.dead_lettered += 1
+                return None
+            log.warning("a batch of %d was refused; applying its updates one by one", len(batch))
+            boards = [await self.apply([delivery]) for delivery in batch]
+            return next((b for b in reversed(boards) if b is not None), None)
+        await self._acknowledge(batch)
+        self._stats.updates += len(batch)
+        _log_applied(batch)
+        if self._metrics is not None:
+            self._metrics.observe_applied([d.update for d in batch])
+        return board
+
+    async def _record_and_apply(self, batch: Sequence[Delivery]) -> Leaderboard | None:
+        updates = [d.update for d in batch]
+        if self._ledgered is None:
+            return await until_available(lambda: self._store.apply(updates))
+        # The ledger first: an update Redis holds is always one PostgreSQL holds too.
+        ledger, board = self._ledgered.ledger, self._ledgered.board
+        sequences = await until_available(lambda: ledger.record(updates))
+        while True:
+            try:
+                return await until_available(lambda: board.apply(updates, sequences))
+            except BoardOutOfSync:
+                rebuilt = await until_available(lambda: ensure_board_matches_ledger(ledger, board))
+                if rebuilt is not None:
+                    await self.broadcast(rebuilt)
+
+    async def broadcast(self, board: Leaderboard) -> None:
+        try:
+            await self._broadcaster.broadcast_top10(board)
+            self._stats.broadcasts += 1
+        except Exception:  # a lost broadcast is superseded by the next one; never stop applying
+            log.exception("broadcast of version %d failed", board.version)
+
+
+async def _set_aside_repeat_offenders(
+    batch: Sequence[Delivery], redeliveries: RedeliveryCounter, stats: ApplyStats
+) -> list[Delivery]:
+    """Dead-letter messages that came back too often: each return is a worker that died on it."""
+    returned = [d.update.message_id for d in batch if d.redelivered]
+    exhausted = await until_available(lambda: redeliveries.exhausted(returned))
+    kept = []
+    for delivery in batch:
+        if delivery.update.message_id in exhausted:
+            with bound_request_id(delivery.update.request_id):
+                log.error("update %s was redelivered too often", delivery.update.message_id)
+                await delivery.dead_letter()
+            stats.dead_lettered += 1
+        else:
+            kept.append(delivery)
+    return kept
+
+
+def _log_applied(batch: Sequence[Delivery]) -> None:
+    """One line per update, with the id of the request that queued it."""
+    for delivery in batch:
+        update = delivery.update
+        log.info(
+            "applied update %s: %s +%d",
+            update.message_id,
+            update.user_id,
+            update.increment,
+            extra={"request_id": update.request_id, "message_id": update.message_id},
+        )

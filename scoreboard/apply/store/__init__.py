@@ -1,0 +1,58 @@
+"""The board's storage seam: what the web process and the worker need from it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from scoreboard.apply.store.rankings import BoardPage, UserRank
+from scoreboard.models import Leaderboard, ScoreUpdate
+
+# How long a message id is remembered to drop a redelivery or honour a cancellation.
+DEDUPLICATION_TTL_SECONDS = 24 * 60 * 60
+
+
+class LeaderboardStore(Protocol):
+    """Scores, usernames and the published top 10, shared by every process of a deployment."""
+
+    async def reserve(self, update: ScoreUpdate, max_total: int) -> int:
+        """Count `update` as accepted and return the user's score once it is applied.
+
+        Raises ScoreOverflow when that score would pass `max_total`.
+        """
+
+    async def release(self, update: ScoreUpdate) -> bool:
+        """Undo a reservation whose message may not have been queued.
+
+        Returns True when the update will never be applied (the worker drops it
+        if it arrives later), False when a worker has applied it already.
+        """
+
+    async def apply(
+        self, updates: Sequence[ScoreUpdate], sequences: Sequence[int] | None = None
+    ) -> Leaderboard | None:
+        """Apply each update exactly once (redeliveries are skipped).
+
+        `sequences` orders ties: the ledger's entry ids when there is a ledger, so a board
+        rebuilt from it ranks equal scores the same way. Without them the store draws its own.
+        Returns the new top of the board when it changed, else None.
+        """
+
+    async def remove_users(self, user_ids: Sequence[str] | None) -> Leaderboard | None:
+        """Take these users (None: everyone) off the board, their accepted totals too.
+
+        Returns the new top of the board when it changed, else None.
+        """
+
+    async def leaderboard(self) -> Leaderboard:
+        """The most recently published top of the board."""
+
+    async def board_page(self, offset: int, limit: int) -> BoardPage:
+        """Up to `limit` rows from rank `offset + 1` on, with the version and the user count.
+
+        Rows, version and count are read at one moment: at offset 0 the first ten rows are
+        the top 10 of that version.
+        """
+
+    async def user_rank(self, user_id: str, around: int) -> UserRank | None:
+        """The user's row and up to `around` rows on each side; None when they have no score."""

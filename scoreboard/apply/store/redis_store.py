@@ -1,0 +1,255 @@
+"""The board in Redis: every change is one Lua script, so it is atomic across processes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager
+from importlib import resources
+from typing import Any, TypeVar
+
+import redis.asyncio as redis
+from redis.commands.core import AsyncScript
+from redis.exceptions import ResponseError
+
+from scoreboard.apply.store import DEDUPLICATION_TTL_SECONDS
+from scoreboard.apply.store.rankings import BoardPage, RankedEntry, UserRank, ranked
+from scoreboard.errors import BoardOutOfSync, ScoreOverflow, UpdateRejected
+from scoreboard.models import TOP_N, Leaderboard, LeaderboardEntry, ScoreUpdate, UserStanding
+from scoreboard.redis_errors import redis_errors_as_unavailable
+
+REBUILD_LOCK_SECONDS = 300
+T = TypeVar("T")
+
+
+def _load_script(client: redis.Redis, name: str, *shared: str) -> AsyncScript:
+    """The script `name`, after the `shared` files whose local functions it calls."""
+    folder = resources.files("scoreboard.apply.store").joinpath("lua")
+    source = "".join(folder.joinpath(part).read_text() for part in (*shared, name))
+    return client.register_script(source)
+
+
+def decode_top(encoded: bytes | str | None, version: int) -> Leaderboard:
+    """Turn the JSON the apply script stores ([[userId, username, score], …]) into a Leaderboard."""
+    rows = json.loads(encoded) if encoded else []
+    # cjson encodes an empty Lua table as {}.
+    entries = tuple(
+        LeaderboardEntry(user_id=user, username=name, score=int(score))
+        for user, name, score in (rows if isinstance(rows, list) else [])
+    )
+    return Leaderboard(version=version, top=entries)
+
+
+def _decode_rows(flat: Sequence[bytes], first_rank: int) -> tuple[RankedEntry, ...]:
+    """Rows a read script returns flat, as userId, username, score, userId, …"""
+    triples = zip(flat[0::3], flat[1::3], flat[2::3], strict=True)
+    return ranked(((u.decode(), n.decode(), int(s)) for u, n, s in triples), first_rank)
+
+
+class RedisLeaderboardStore:
+    """LeaderboardStore on Redis, every key under `prefix` so deployments can share a server."""
+
+    def __init__(self, client: redis.Redis, prefix: str, *, ledger_backed: bool = False) -> None:
+        self._client = client
+        self._keys = _Keys(prefix)
+        # With a ledger, the board must have been rebuilt from it before anything is applied.
+        self._ledger_backed = ledger_backed
+        self._reserve = _load_script(client, "reserve.lua")
+        self._release = _load_script(client, "release.lua")
+        self._apply = _load_script(client, "apply.lua", "publish_top.lua")
+        self._remove = _load_script(client, "remove.lua", "publish_top.lua")
+        self._board_page = _load_script(client, "board_page.lua", "read_rows.lua")
+        self._user_rank = _load_script(client, "user_rank.lua", "read_rows.lua")
+
+    async def reserve(self, update: ScoreUpdate, max_total: int) -> int:
+        keys = self._keys
+        async with redis_errors_as_unavailable():
+            total = await self._reserve(
+                keys=[keys.accepted, keys.members, keys.board],
+                args=[update.user_id, update.increment, max_total],
+            )
+        if total < 0:
+            raise ScoreOverflow()
+        return int(total)
+
+    async def release(self, update: ScoreUpdate) -> bool:
+        async with redis_errors_as_unavailable():
+            released = await self._release(
+                keys=[self._keys.dedup(update.message_id), self._keys.accepted],
+                args=[update.user_id, update.increment, DEDUPLICATION_TTL_SECONDS],
+            )
+        return bool(released)
+
+    async def apply(
+        self, updates: Sequence[ScoreUpdate], sequences: Sequence[int] | None = None
+    ) -> Leaderboard | None:
+        if not updates:
+            return None
+        keys = self._keys
+        require_synced = "1" if self._ledger_backed else "0"
+        args: list[str | int] = [keys.dedup(""), DEDUPLICATION_TTL_SECONDS, TOP_N, require_synced]
+        for index, update in enumerate(updates):
+            sequence = "" if sequences is None else sequences[index]
+            args += [update.message_id, update.user_id, update.username, update.increment, sequence]
+        try:
+            async with redis_errors_as_unavailable():
+                result = await self._apply(keys=keys.for_apply(), args=args)
+        except ResponseError as exc:
+            raise UpdateRejected(str(exc)) from exc
+        if int(result[0]) == -2:
+            raise BoardOutOfSync()
+        if int(result[0]) < 0:
+            bad = updates[int(result[1])]
+            raise UpdateRejected(f"inconsistent board state for user {bad.user_id!r}")
+        version = int(result[1])
+        if version == 0:
+            return None
+        return decode_top(result[2], version)
+
+    async def leaderboard(self) -> Leaderboard:
+        async with redis_errors_as_unavailable():
+            version, encoded = await self._client.mget([self._keys.version, self._keys.top])
+        return decode_top(encoded, int(version or 0))
+
+    async def board_page(self, offset: int, limit: int) -> BoardPage:
+        keys = self._keys
+        async with redis_errors_as_unavailable():
+            reply = await self._board_page(
+                keys=[keys.board, keys.names, keys.version], args=[offset, offset + limit - 1]
+            )
+        return BoardPage(int(reply[0]), int(reply[1]), _decode_rows(reply[2:], offset + 1))
+
+    async def user_rank(self, user_id: str, around: int) -> UserRank | None:
+        keys = self._keys
+        async with redis_errors_as_unavailable():
+            reply = await self._user_rank(
+                keys=[keys.board, keys.members, keys.names, keys.version], args=[user_id, around]
+            )
+        if len(reply) == 2:
+            return None
+        window = _decode_rows(reply[3:], int(reply[2]) + 1)
+        return UserRank.around(int(reply[0]), int(reply[1]), window, user_id)
+
+    async def remove_users(self, user_ids: Sequence[str] | None) -> Leaderboard | None:
+        """Take these users (None: everyone) off the board; the new top if it changed."""
+        if user_ids is not None and not user_ids:
+            return None
+        keys = self._keys
+        async with redis_errors_as_unavailable():
+            result = await self._remove(
+                keys=[keys.board, keys.members, keys.names, keys.accepted, keys.version, keys.top],
+                args=[TOP_N, *(user_ids or [])],
+            )
+        version = int(result[1])
+        return None if version == 0 else decode_top(result[2], version)
+
+    async def synced(self) -> bool:
+        """True once the board has been rebuilt from (or adopted into) the ledger."""
+        async with redis_errors_as_unavailable():
+            return bool(await self._client.exists(self._keys.synced))
+
+    async def mark_synced(self) -> None:
+        async with redis_errors_as_unavailable():
+            await self._client.set(self._keys.synced, "1")
+
+    @asynccontextmanager
+    async def rebuild_lock(self) -> AsyncIterator[None]:
+        """Held by one process at a time across the deployment, for rebuilding the board."""
+        token = uuid.uuid4().hex
+        async with redis_errors_as_unavailable():
+            while not await self._client.set(
+                self._keys.rebuild_lock, token, nx=True, ex=REBUILD_LOCK_SECONDS
+            ):
+                await asyncio.sleep(0.2)
+        try:
+            yield
+        finally:
+            async with redis_errors_as_unavailable():
+                if await self._client.get(self._keys.rebuild_lock) == token.encode():
+                    await self._client.delete(self._keys.rebuild_lock)
+
+    async def standings(self) -> list[UserStanding]:
+        """Every user on the board, highest first."""
+        async with redis_errors_as_unavailable():
+            rows = await self._client.zrange(self._keys.board, 0, -1, withscores=True)
+            names = await self._client.hgetall(self._keys.names)
+        usernames = {_text(user): _text(name) for user, name in names.items()}
+        standings = []
+        for row in rows:
+            member, negated = row[0], row[1]
+            sequence, _, user = _text(member).partition(":")
+            username = usernames.get(user, user)
+            standings.append(UserStanding(user, username, -int(float(negated)), int(sequence)))
+        return standings
+
+    async def restore(
+        self,
+        standings: Sequence[UserStanding],
+        applied: Sequence[tuple[str, int]],
+        version_floor: int,
+    ) -> Leaderboard:
+        """Replace the board with `standings`; remember `applied` (message id, seconds to keep).
+
+        The new version exceeds both the stored one and `version_floor`, so clients that saw
+        the lost board still take the restored one.
+        """
+        keys = self._keys
+        ranked = sorted(standings, key=lambda s: (-s.score, s.sequence))
+        top = [[s.user_id, s.username, str(s.score)] for s in ranked[:TOP_N]]
+        # The same text apply.lua stores, so its next run sees no change where there is none.
+        encoded = json.dumps(top, separators=(",", ":"), ensure_ascii=False)
+        async with redis_errors_as_unavailable():
+            version = max(int(await self._client.get(keys.version) or 0), version_floor) + 1
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.delete(keys.board, keys.members, keys.names, keys.top, keys.synced)
+                for group in _chunks(ranked, 5000):
+                    members: dict[Any, Any] = {
+                        s.user_id: f"{s.sequence:016d}:{s.user_id}" for s in group
+                    }
+                    pipe.zadd(keys.board, {members[s.user_id]: -s.score for s in group})
+                    pipe.hset(keys.members, mapping=members)
+                    names: dict[Any, Any] = {s.user_id: s.username for s in group}
+                    pipe.hset(keys.names, mapping=names)
+                pipe.set(keys.seq, max((s.sequence for s in ranked), default=0))
+                pipe.set(keys.version, version)
+                pipe.set(keys.top, encoded)
+                await pipe.execute()
+            for ids in _chunks(applied, 5000):
+                async with self._client.pipeline(transaction=False) as pipe:
+                    for message_id, keep_seconds in ids:
+                        pipe.set(keys.dedup(message_id), "applied", ex=max(1, keep_seconds))
+                    await pipe.execute()
+        return decode_top(encoded, version)
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class _Keys:
+    """Names of every Redis key the store uses."""
+
+    def __init__(self, prefix: str) -> None:
+        self.board = f"{prefix}board"
+        self.members = f"{prefix}members"
+        self.names = f"{prefix}names"
+        self.accepted = f"{prefix}accepted"
+        self.seq = f"{prefix}seq"
+        self.version = f"{prefix}version"
+        self.top = f"{prefix}top"
+        self.synced = f"{prefix}ledger-synced"
+        self.rebuild_lock = f"{prefix}rebuild-lock"
+        self._dedup_prefix = f"{prefix}msg:"
+
+    def for_apply(self) -> list[str]:
+        return [self.board, self.members, self.names, self.seq, self.version, self.top, self.synced]
+
+    def dedup(self, message_id: str) -> str:
+        return self._dedup_prefix + message_id

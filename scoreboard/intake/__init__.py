@@ -1,0 +1,1 @@
+"""Intake: who is asking, may they, is the update well-formed; then reserve and queue it."""

@@ -1,0 +1,47 @@
+"""POST /api/score/update: authenticate, limit, validate, then hand the update to submission."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from scoreboard.errors import Forbidden
+from scoreboard.intake.idempotency import IdempotentRequest
+from scoreboard.intake.request_body import read_body
+from scoreboard.intake.validation import parse_score_update
+from scoreboard.models import ScoreUpdate
+from scoreboard.ops.request_ids import current_request_id
+from scoreboard.web import responses
+from scoreboard.web.keys import (
+    RATE_POLICY,
+    SCORE_RATE_LIMITER,
+    SETTINGS,
+    SUBMISSION,
+    VERIFIER,
+)
+
+
+async def post_score_update(request: web.Request) -> web.Response:
+    """Queue an increment of the caller's own score; answer with the score it leads to."""
+    app = request.app
+    identity = await app[VERIFIER].authenticate_header(request.headers.get("Authorization"))
+    limit = await app[RATE_POLICY].limit_for(identity.tier)
+    await app[SCORE_RATE_LIMITER].check(identity.subject, limit)
+    body = parse_score_update(await read_body(request), app[SETTINGS].max_score_increment)
+    if body.user_id != identity.subject:
+        raise Forbidden("A user can only update their own score")
+
+    key = request.headers.get("Idempotency-Key")
+    idempotent = (
+        None
+        if key is None
+        else IdempotentRequest.from_header(key, body.user_id, body.score_increment)
+    )
+    update = ScoreUpdate.new(
+        body.user_id, identity.username, body.score_increment, request_id=current_request_id()
+    )
+    priority = app[SETTINGS].priority_of(identity.tier)
+    accepted = await app[SUBMISSION].submit(update, idempotent, priority)
+    return responses.success(
+        {"message": "Score update queued", "newScore": accepted.new_score},
+        headers={"Idempotent-Replayed": "true"} if accepted.replayed else None,
+    )
