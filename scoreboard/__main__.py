@@ -1,11 +1,11 @@
-"""Command line: `python -m scoreboard {token,migrate,rebuild}`."""
+"""Command line: `python -m scoreboard {token,migrate,rebuild,api-reference}`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from scoreboard.commands import ledger, token
+from scoreboard.commands import api_reference, ledger, token
 from scoreboard.config import Settings
 from scoreboard.errors import ConfigError
 from scoreboard.ops.logs import configure_logging
@@ -16,6 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     token.add_parser(commands)
     ledger.add_parsers(commands)
+    api_reference.add_parser(commands)
     return parser
 
 

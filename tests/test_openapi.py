@@ -10,9 +10,9 @@ import pytest
 from aiohttp import web
 from schemathesis.specs.openapi.definitions import OPENAPI_31
 
+from scoreboard.api.openapi import openapi_document
 from scoreboard.config import Settings
 from scoreboard.web.app import SOCKETIO_PATH, create_app
-from scoreboard.web.openapi import openapi_document
 from tests.conftest import JWT_SECRET
 
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}

@@ -16,10 +16,10 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import positive_data_acceptance
 
+from scoreboard.api.openapi import openapi_document
 from scoreboard.config import Settings
 from scoreboard.intake import identities
 from scoreboard.intake.auth import issue_token
-from scoreboard.web.openapi import openapi_document
 from tests.conftest import JWT_SECRET, RABBITMQ_URL, REDIS_URL, bearer, remove_keys, remove_queues
 from tests.processes import WebProcess, service_processes
 

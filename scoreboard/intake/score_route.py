@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from scoreboard.api.models import ScoreUpdateAccepted
 from scoreboard.errors import Forbidden
 from scoreboard.intake.idempotency import IdempotentRequest
 from scoreboard.intake.request_body import read_body
@@ -41,7 +42,7 @@ async def post_score_update(request: web.Request) -> web.Response:
     )
     priority = app[SETTINGS].priority_of(identity.tier)
     accepted = await app[SUBMISSION].submit(update, idempotent, priority)
-    return responses.success(
-        {"message": "Score update queued", "newScore": accepted.new_score},
+    return responses.answer(
+        ScoreUpdateAccepted(message="Score update queued", new_score=accepted.new_score),
         headers={"Idempotent-Replayed": "true"} if accepted.replayed else None,
     )

@@ -1,20 +1,26 @@
-"""The body of POST /api/score/update: parsed strictly, before anything is queued."""
+"""Request bodies, decoded into their declared types (scoreboard/api/models.py) before anything
+is queued; every refusal is a 400 saying what is wrong.
+"""
 
 from __future__ import annotations
 
+import functools
 import json
-from dataclasses import dataclass
-from typing import Any, NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
 
-import orjson
+import msgspec
 
+from scoreboard.api.models import RateLimits, score_update_request
 from scoreboard.errors import InvalidRequest, InvalidScoreIncrement
 from scoreboard.intake import identities
 
+T = TypeVar("T")
+INVALID_JSON = "Request body must be valid JSON"
 
-@dataclass(frozen=True)
-class ScoreUpdateRequest:
-    """A syntactically valid request: whose score, and by how much."""
+
+class ScoreUpdateRequest(msgspec.Struct, frozen=True):
+    """A valid request: whose score (normalised), and by how much."""
 
     user_id: str
     score_increment: int
@@ -24,32 +30,76 @@ def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not JSON")
 
 
-def parse_json(body: bytes) -> Any:
-    """Any JSON document; InvalidRequest for anything else, however deep or odd."""
+def decode(body: bytes, decoder: msgspec.json.Decoder[T], refusals: Refusals) -> T:
+    """`body` as the decoder's declared type; InvalidRequest says what is wrong, as documented.
+
+    The typed decode is the fast path. A body it refuses is read again untyped so the answer
+    names the first wrong field in declaration order, whatever order the client wrote them in.
+    """
     try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        # orjson refuses some bodies the standard library reads (integers past 64 bits, UTF-16):
-        # those keep their precise answer, e.g. an invalid scoreIncrement rather than bad JSON.
+        return decoder.decode(body)
+    except (msgspec.DecodeError, RecursionError):
+        pass
+    document = _untyped(body)
+    if not isinstance(document, dict):
+        raise InvalidRequest("Request body must be a JSON object")
+    declared: type[msgspec.Struct] = decoder.type  # type: ignore[assignment]
+    for field in msgspec.structs.fields(declared):
         try:
-            # NaN and Infinity are Python extensions, not JSON.
-            return json.loads(body, parse_constant=_reject_constant)
-        except (ValueError, RecursionError):
-            # ValueError covers integers past Python's digit limit and undecodable bytes too.
-            raise InvalidRequest("Request body must be valid JSON") from None
+            msgspec.convert(document.get(field.encode_name, _MISSING), field.type)
+        except msgspec.ValidationError:
+            raise refusals.get(field.encode_name, InvalidRequest)() from None
+    return msgspec.convert(document, decoder.type)  # type: ignore[no-any-return]
+
+
+Refusals = dict[str, Callable[[], InvalidRequest]]  # by field: the exception to raise
+_MISSING = msgspec.UNSET  # converts to no declared field type
+
+
+def _untyped(body: bytes) -> Any:
+    try:
+        return msgspec.json.decode(body)
+    except (msgspec.DecodeError, RecursionError):
+        pass
+    # msgspec reads UTF-8 only; the standard library also reads UTF-16 and UTF-32 bodies, and
+    # those keep their precise answer (an invalid scoreIncrement rather than bad JSON).
+    try:
+        # NaN and Infinity are Python extensions, not JSON.
+        return json.loads(body, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        # ValueError covers integers past Python's digit limit and undecodable bytes too.
+        raise InvalidRequest(INVALID_JSON) from None
+
+
+@functools.lru_cache(maxsize=8)
+def _score_update_decoder(max_increment: int) -> msgspec.json.Decoder[Any]:
+    return msgspec.json.Decoder(score_update_request(max_increment))
+
+
+_SCORE_UPDATE_REFUSALS: Refusals = {
+    "userId": lambda: InvalidRequest("userId must be a non-empty string"),
+    "scoreIncrement": InvalidScoreIncrement,
+}
 
 
 def parse_score_update(body: bytes, max_increment: int) -> ScoreUpdateRequest:
     """Parse and validate the raw body; raise InvalidRequest with a message saying what is wrong."""
-    data = parse_json(body)
-    if not isinstance(data, dict):
-        raise InvalidRequest("Request body must be a JSON object")
-    user_id = checked_user_id(data.get("userId"))
-    increment = data.get("scoreIncrement")
-    # type() rather than isinstance(): True is an int to Python but not to a client.
-    if type(increment) is not int or not 1 <= increment <= max_increment:
-        raise InvalidScoreIncrement()
-    return ScoreUpdateRequest(user_id=user_id, score_increment=increment)
+    request = decode(body, _score_update_decoder(max_increment), _SCORE_UPDATE_REFUSALS)
+    return ScoreUpdateRequest(checked_user_id(request.user_id), request.score_increment)
+
+
+_RATE_LIMITS = msgspec.json.Decoder(RateLimits)
+
+
+def parse_rate_limits(body: bytes) -> dict[str, str]:
+    """The body of PUT /api/admin/rate-limits: a JSON object of tier to limit."""
+    try:
+        return _RATE_LIMITS.decode(body)
+    except (msgspec.DecodeError, RecursionError):
+        document = _untyped(body)
+    if not isinstance(document, dict) or not all(isinstance(v, str) for v in document.values()):
+        raise InvalidRequest("Rate limit overrides must be a JSON object of tier to limit")
+    return document
 
 
 def checked_user_id(raw: object) -> str:

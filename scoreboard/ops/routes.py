@@ -9,6 +9,7 @@ from typing import Any
 import socketio
 from aiohttp import web
 
+from scoreboard.api.models import Health
 from scoreboard.ops.heartbeat import WorkerRegistry
 from scoreboard.ops.metrics import CONTENT_TYPE, WebMetrics, scrape_allowed
 from scoreboard.ops.readiness import Readiness, ReadinessProbe
@@ -19,7 +20,7 @@ from scoreboard.web.keys import LEDGER, METRICS, READINESS, REDIS, SETTINGS, SOC
 
 async def healthz(request: web.Request) -> web.Response:
     """The process is up and serving requests."""
-    return responses.success({"message": "ok"})
+    return responses.answer(Health(message="ok"))
 
 
 async def get_metrics(request: web.Request) -> web.Response:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from scoreboard.api.queries import BoardQuery, RankQuery, parse_query
 from scoreboard.errors import NotFound
 from scoreboard.intake.validation import checked_user_id
-from scoreboard.reads.params import parse_around, parse_page_query
 from scoreboard.web import responses
 from scoreboard.web.keys import READ_RATE_LIMITER, STORE, VERIFIER
 
@@ -14,20 +14,20 @@ from scoreboard.web.keys import READ_RATE_LIMITER, STORE, VERIFIER
 async def get_leaderboard(request: web.Request) -> web.Response:
     """A page of the board: `limit` users from rank `offset + 1` on, with version and total."""
     await _admit_reader(request)
-    query = parse_page_query(request.query)
+    query = parse_query(BoardQuery, request.query)
     page = await request.app[STORE].board_page(query.offset, query.limit)
-    return responses.success(page.to_json())
+    return responses.answer(page)
 
 
 async def get_user_rank(request: web.Request) -> web.Response:
     """A user's rank and score with up to `around` neighbours on each side."""
     await _admit_reader(request)
     user_id = checked_user_id(request.match_info["userId"])
-    around = parse_around(request.query)
-    standing = await request.app[STORE].user_rank(user_id, around)
+    query = parse_query(RankQuery, request.query)
+    standing = await request.app[STORE].user_rank(user_id, query.around)
     if standing is None:
         raise NotFound("No score for this user")
-    return responses.success(standing.to_json())
+    return responses.answer(standing)
 
 
 async def _admit_reader(request: web.Request) -> None:

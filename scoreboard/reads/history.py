@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
+from scoreboard.api.models import HistoryEntry, HistoryPage
+from scoreboard.api.queries import HistoryQuery, parse_query
 from scoreboard.apply.ledger.postgres import LedgerEntry
 from scoreboard.errors import Forbidden, NotFound
 from scoreboard.intake.validation import checked_user_id
-from scoreboard.reads.params import query_integer
 from scoreboard.web import responses
 from scoreboard.web.keys import LEDGER, VERIFIER
-
-DEFAULT_LIMIT = 20
-MAX_LIMIT = 100
-MAX_ENTRY_ID = 2**63 - 1  # PostgreSQL's bigint
 
 
 async def get_history(request: web.Request) -> web.Response:
@@ -27,27 +22,25 @@ async def get_history(request: web.Request) -> web.Response:
     ledger = request.app.get(LEDGER)
     if ledger is None:
         raise NotFound("Score history needs DATABASE_URL; this deployment keeps none")
-    limit = query_integer(request.query, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    before = query_integer(request.query, "before", 0, 1, MAX_ENTRY_ID)
-    cursor = before or None
-    entries = await ledger.history(user_id, limit + 1, cursor)
-    page = entries[:limit]
-    return responses.success(
-        {
-            "userId": user_id,
-            "entries": [_entry_json(entry) for entry in page],
-            "nextBefore": str(page[-1].entry_id) if len(entries) > limit else None,
-        }
+    query = parse_query(HistoryQuery, request.query)
+    entries = await ledger.history(user_id, query.limit + 1, query.before)
+    page = entries[: query.limit]
+    return responses.answer(
+        HistoryPage(
+            user_id=user_id,
+            entries=[_entry(entry) for entry in page],
+            next_before=str(page[-1].entry_id) if len(entries) > query.limit else None,
+        )
     )
 
 
-def _entry_json(entry: LedgerEntry) -> dict[str, Any]:
-    return {
-        "entryId": str(entry.entry_id),
-        "messageId": entry.message_id,
-        "username": entry.username,
-        "increment": entry.increment,
-        "score": entry.resulting_score,
-        "acceptedAt": entry.accepted_at.isoformat(),
-        "appliedAt": entry.applied_at.isoformat(),
-    }
+def _entry(entry: LedgerEntry) -> HistoryEntry:
+    return HistoryEntry(
+        entry_id=str(entry.entry_id),
+        message_id=entry.message_id,
+        username=entry.username,
+        increment=entry.increment,
+        score=entry.resulting_score,
+        accepted_at=entry.accepted_at.isoformat(),
+        applied_at=entry.applied_at.isoformat(),
+    )

@@ -5,23 +5,29 @@ from __future__ import annotations
 import json
 import logging
 
+import msgspec
 from aiohttp import web
 
+from scoreboard.api import models
+from scoreboard.api.models import (
+    Message,
+    RateLimitsInForce,
+    RateLimitsSaved,
+    Replayed,
+)
+from scoreboard.api.queries import DeadLetterPeekQuery, DeadLetterReplayQuery, parse_query
 from scoreboard.errors import Forbidden, NotFound
 from scoreboard.intake.auth import Identity
 from scoreboard.intake.rate_policy import validate_overrides
 from scoreboard.intake.request_body import read_body
-from scoreboard.intake.validation import checked_user_id, parse_json
+from scoreboard.intake.validation import checked_user_id, parse_rate_limits
 from scoreboard.models import Leaderboard
 from scoreboard.push.broadcast import LEADERBOARD_EVENT
 from scoreboard.queue.rabbitmq import DeadLetters
-from scoreboard.reads.params import query_integer
 from scoreboard.web import responses
 from scoreboard.web.keys import LEDGER, RATE_POLICY, SETTINGS, SOCKETIO, STORE, VERIFIER
 
 log = logging.getLogger("scoreboard.admin")
-
-MAX_DEAD_LETTERS_PER_CALL = 1000
 
 
 async def _admin(request: web.Request) -> Identity:
@@ -57,13 +63,13 @@ async def remove_user(request: web.Request) -> web.Response:
     admin = await _admin(request)
     user_id = checked_user_id(request.match_info["userId"])
     await _take_off_board(request, admin, [user_id])
-    return responses.success({"message": f"{user_id} removed from the board"})
+    return responses.answer(Message(message=f"{user_id} removed from the board"))
 
 
 async def reset_board(request: web.Request) -> web.Response:
     """Take everyone off the board."""
     await _take_off_board(request, await _admin(request), None)
-    return responses.success({"message": "Board reset"})
+    return responses.answer(Message(message="Board reset"))
 
 
 def _dead_letters(request: web.Request) -> DeadLetters:
@@ -73,38 +79,39 @@ def _dead_letters(request: web.Request) -> DeadLetters:
     return DeadLetters(settings.rabbitmq_url, settings.queue_name)
 
 
-def _limit(request: web.Request, default: int) -> int:
-    return query_integer(request.query, "limit", default, 1, MAX_DEAD_LETTERS_PER_CALL)
-
-
 async def list_dead_letters(request: web.Request) -> web.Response:
     """The oldest dead letters (they stay in the queue)."""
     await _admin(request)
-    letters = await _dead_letters(request).peek(_limit(request, 20))
-    return responses.success({"deadLetters": letters})
+    query = parse_query(DeadLetterPeekQuery, request.query)
+    letters = await _dead_letters(request).peek(query.limit)
+    shown = msgspec.convert(letters, list[models.DeadLetter])
+    return responses.answer(models.DeadLetters(dead_letters=shown))
 
 
 async def replay_dead_letters(request: web.Request) -> web.Response:
     """Send dead letters back to the update queue (those still invalid return to it)."""
     admin = await _admin(request)
-    moved = await _dead_letters(request).replay(_limit(request, MAX_DEAD_LETTERS_PER_CALL))
+    query = parse_query(DeadLetterReplayQuery, request.query)
+    moved = await _dead_letters(request).replay(query.limit)
     _audit(admin, "replay dead letters", moved)
-    return responses.success({"message": f"{moved} dead letters replayed", "replayed": moved})
+    return responses.answer(Replayed(message=f"{moved} dead letters replayed", replayed=moved))
 
 
 async def get_rate_limits(request: web.Request) -> web.Response:
     """The configured limits per tier and the runtime overrides in force."""
     await _admin(request)
     policy = request.app[RATE_POLICY]
-    return responses.success(
-        {"configured": policy.configured(), "overrides": await policy.overrides()}
+    return responses.answer(
+        RateLimitsInForce(configured=policy.configured(), overrides=await policy.overrides())
     )
 
 
 async def put_rate_limits(request: web.Request) -> web.Response:
     """Replace the runtime overrides ({tier: limit}, "default" for everyone else; {} clears)."""
     admin = await _admin(request)
-    overrides = validate_overrides(parse_json(await read_body(request)))
+    overrides = validate_overrides(parse_rate_limits(await read_body(request)))
     await request.app[RATE_POLICY].replace_overrides(overrides)
     _audit(admin, "set rate limit overrides", overrides)
-    return responses.success({"message": "Rate limit overrides saved", "overrides": overrides})
+    return responses.answer(
+        RateLimitsSaved(message="Rate limit overrides saved", overrides=overrides)
+    )

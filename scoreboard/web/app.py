@@ -8,10 +8,13 @@ import logging
 from collections.abc import AsyncIterator
 from functools import partial
 
+import orjson
 import redis.asyncio as redis
 import socketio
 from aiohttp import web
 
+from scoreboard.api.endpoints import MAX_BODY_BYTES, SOCKETIO_PATH
+from scoreboard.api.openapi import openapi_document
 from scoreboard.apply.apply_loop import ApplyStats, apply_batches
 from scoreboard.apply.ledger.postgres import PostgresLedger
 from scoreboard.apply.store.memory_store import MemoryLeaderboardStore
@@ -40,6 +43,7 @@ from scoreboard.web.keys import (
     FAN_OUT,
     LEDGER,
     METRICS,
+    OPENAPI_DOCUMENT,
     PUBLISHER,
     RATE_POLICY,
     READ_RATE_LIMITER,
@@ -59,8 +63,6 @@ from scoreboard.web.server_header import hide_server_software
 
 log = logging.getLogger(__name__)
 
-SOCKETIO_PATH = "ws/scoreboard"
-MAX_BODY_BYTES = 16 * 1024  # a score update is well under 1 KiB
 MAX_SOCKET_MESSAGE_BYTES = 4 * 1024  # clients send only the connect packet with their token
 
 
@@ -121,6 +123,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SOCKETIO] = sio
     register_socket_events(sio, app)
     add_routes(app)
+    app[OPENAPI_DOCUMENT] = orjson.dumps(openapi_document(settings))
     add_operations(app)
     app[METRICS].count_socket_messages(fan_out.counts)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from scoreboard.api.models import DemoToken
 from scoreboard.config import Mode, Settings
 from scoreboard.errors import NotFound
 from scoreboard.intake.auth import issue_token
@@ -32,4 +33,4 @@ async def get_demo(request: web.Request) -> web.Response:
     token = request.app.get(DEMO_TOKEN)
     if token is None:
         raise NotFound("No demo token: this is not the single-process mode with a generated secret")
-    return responses.success({"userId": DEMO_USER, "username": DEMO_USERNAME, "token": token})
+    return responses.answer(DemoToken(user_id=DEMO_USER, username=DEMO_USERNAME, token=token))

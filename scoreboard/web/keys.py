@@ -37,3 +37,4 @@ OPEN_WEBSOCKETS = web.AppKey("open_websockets", WeakSet)  # of web.WebSocketResp
 REDIS = web.AppKey("redis", redis.Redis)  # distributed mode only
 METRICS = web.AppKey("metrics", WebMetrics)
 READINESS = web.AppKey("readiness", ReadinessProbe)
+OPENAPI_DOCUMENT = web.AppKey("openapi_document", bytes)  # encoded once at start-up

@@ -1,4 +1,4 @@
-"""Every HTTP route of the web process, in one table, in the order a score update travels."""
+"""Every HTTP route of the web process: the declared endpoints, each with its handler."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from scoreboard.api.endpoints import ENDPOINTS
 from scoreboard.intake.score_route import post_score_update
 from scoreboard.ops.routes import get_metrics, get_readyz, healthz
 from scoreboard.reads.board import get_leaderboard, get_user_rank
@@ -17,27 +18,32 @@ from scoreboard.web.page import live_page, static_file
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-ROUTES: tuple[tuple[str, str, Handler], ...] = (
-    ("POST", "/api/score/update", post_score_update),
-    ("GET", "/api/leaderboard", get_leaderboard),
-    ("GET", "/api/users/{userId}/rank", get_user_rank),
-    ("GET", "/api/users/{userId}/history", get_history),
-    ("DELETE", "/api/admin/users/{userId}", admin_routes.remove_user),
-    ("POST", "/api/admin/board/reset", admin_routes.reset_board),
-    ("GET", "/api/admin/dead-letters", admin_routes.list_dead_letters),
-    ("POST", "/api/admin/dead-letters/replay", admin_routes.replay_dead_letters),
-    ("GET", "/api/admin/rate-limits", admin_routes.get_rate_limits),
-    ("PUT", "/api/admin/rate-limits", admin_routes.put_rate_limits),
-    ("GET", "/api/openapi.json", get_openapi),
-    ("GET", "/api/demo", get_demo),
-    ("GET", "/healthz", healthz),
-    ("GET", "/readyz", get_readyz),
-    ("GET", "/metrics", get_metrics),
-    ("GET", "/", live_page),
-    ("GET", "/static/{name}", static_file),
-)
+# By operationId of scoreboard/api/endpoints.py, in the order a score update travels.
+HANDLERS: dict[str, Handler] = {
+    "postScoreUpdate": post_score_update,
+    "getLeaderboard": get_leaderboard,
+    "getUserRank": get_user_rank,
+    "getHistory": get_history,
+    "removeUser": admin_routes.remove_user,
+    "resetBoard": admin_routes.reset_board,
+    "listDeadLetters": admin_routes.list_dead_letters,
+    "replayDeadLetters": admin_routes.replay_dead_letters,
+    "getRateLimits": admin_routes.get_rate_limits,
+    "putRateLimits": admin_routes.put_rate_limits,
+    "getOpenapi": get_openapi,
+    "getDemo": get_demo,
+    "getHealthz": healthz,
+    "getReadyz": get_readyz,
+    "getMetrics": get_metrics,
+    "getLivePage": live_page,
+    "getStaticFile": static_file,
+}
 
 
 def add_routes(app: web.Application) -> None:
-    for method, path, handler in ROUTES:
-        app.router.add_route(method, path, handler)
+    """Register every declared endpoint; a declaration without a handler stops start-up."""
+    declared = {endpoint.operation for endpoint in ENDPOINTS}
+    if declared != set(HANDLERS):
+        raise RuntimeError(f"endpoints without handlers or undeclared: {declared ^ set(HANDLERS)}")
+    for endpoint in ENDPOINTS:
+        app.router.add_route(endpoint.method, endpoint.path, HANDLERS[endpoint.operation])

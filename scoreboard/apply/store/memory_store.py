@@ -10,7 +10,13 @@ from collections.abc import Sequence
 from sortedcontainers import SortedList
 
 from scoreboard.apply.store import DEDUPLICATION_TTL_SECONDS
-from scoreboard.apply.store.rankings import BoardPage, RankedEntry, UserRank, ranked
+from scoreboard.apply.store.rankings import (
+    BoardPage,
+    RankedEntry,
+    UserRank,
+    ranked,
+    user_rank_around,
+)
 from scoreboard.errors import ScoreOverflow
 from scoreboard.models import TOP_N, Leaderboard, LeaderboardEntry, ScoreUpdate
 
@@ -100,7 +106,7 @@ class MemoryLeaderboardStore:
         index = self._ranking.index(key)
         first = max(0, index - around)
         window = self._rows(first, index + around + 1)
-        return UserRank.around(self._published.version, len(self._ranking), window, user_id)
+        return user_rank_around(self._published.version, len(self._ranking), window, user_id)
 
     def _rows(self, start: int, stop: int) -> tuple[RankedEntry, ...]:
         """Rows `start` to `stop` (0-based, stop excluded) of the ranking."""

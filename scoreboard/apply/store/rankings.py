@@ -3,26 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
 
+from scoreboard.api.models import BoardPage, RankedEntry, UserRank
 
-@dataclass(frozen=True)
-class RankedEntry:
-    """One row of the board with its 1-based rank."""
-
-    rank: int
-    user_id: str
-    username: str
-    score: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "rank": self.rank,
-            "userId": self.user_id,
-            "username": self.username,
-            "score": self.score,
-        }
+__all__ = ["BoardPage", "RankedEntry", "UserRank", "ranked", "user_rank_around"]
 
 
 def ranked(rows: Iterable[tuple[str, str, int]], first_rank: int) -> tuple[RankedEntry, ...]:
@@ -33,45 +17,9 @@ def ranked(rows: Iterable[tuple[str, str, int]], first_rank: int) -> tuple[Ranke
     )
 
 
-@dataclass(frozen=True)
-class BoardPage:
-    """Consecutive rows of the board, read together with its version and size."""
-
-    version: int  # the version of the top 10 at the moment of the read
-    total: int  # users on the board
-    entries: tuple[RankedEntry, ...]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "version": self.version,
-            "total": self.total,
-            "entries": [entry.to_json() for entry in self.entries],
-        }
-
-
-@dataclass(frozen=True)
-class UserRank:
-    """A user's row and up to N neighbours on each side, read at one moment."""
-
-    version: int
-    total: int
-    user: RankedEntry
-    above: tuple[RankedEntry, ...]  # better ranked, best first
-    below: tuple[RankedEntry, ...]  # worse ranked, best first
-
-    @classmethod
-    def around(
-        cls, version: int, total: int, window: tuple[RankedEntry, ...], user_id: str
-    ) -> UserRank:
-        """Split a window of consecutive rows at `user_id`'s row."""
-        index = next(i for i, entry in enumerate(window) if entry.user_id == user_id)
-        return cls(version, total, window[index], window[:index], window[index + 1 :])
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "version": self.version,
-            "total": self.total,
-            "user": self.user.to_json(),
-            "above": [entry.to_json() for entry in self.above],
-            "below": [entry.to_json() for entry in self.below],
-        }
+def user_rank_around(
+    version: int, total: int, window: tuple[RankedEntry, ...], user_id: str
+) -> UserRank:
+    """Split a window of consecutive rows at `user_id`'s row."""
+    index = next(i for i, entry in enumerate(window) if entry.user_id == user_id)
+    return UserRank(version, total, window[index], window[:index], window[index + 1 :])

@@ -15,7 +15,13 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
 from scoreboard.apply.store import DEDUPLICATION_TTL_SECONDS
-from scoreboard.apply.store.rankings import BoardPage, RankedEntry, UserRank, ranked
+from scoreboard.apply.store.rankings import (
+    BoardPage,
+    RankedEntry,
+    UserRank,
+    ranked,
+    user_rank_around,
+)
 from scoreboard.errors import BoardOutOfSync, ScoreOverflow, UpdateRejected
 from scoreboard.models import TOP_N, Leaderboard, LeaderboardEntry, ScoreUpdate, UserStanding
 from scoreboard.redis_errors import redis_errors_as_unavailable
@@ -130,7 +136,7 @@ class RedisLeaderboardStore:
         if len(reply) == 2:
             return None
         window = _decode_rows(reply[3:], int(reply[2]) + 1)
-        return UserRank.around(int(reply[0]), int(reply[1]), window, user_id)
+        return user_rank_around(int(reply[0]), int(reply[1]), window, user_id)
 
     async def remove_users(self, user_ids: Sequence[str] | None) -> Leaderboard | None:
         """Take these users (None: everyone) off the board; the new top if it changed."""

@@ -1,0 +1,396 @@
+"""Every HTTP endpoint, declared once: its path, what it takes, what it answers and why.
+
+The web process registers its routes from this table (scoreboard/web/routes.py maps each
+operation to its handler), the OpenAPI document is built from it, and so is docs/api.md.
+Descriptions may name `{rate_limit}`, `{read_rate_limit}`, `{max_increment}` and
+`{max_body_bytes}`: the document fills in this deployment's values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from scoreboard.api import models, queries
+from scoreboard.intake.idempotency import MAX_KEY_LENGTH
+from scoreboard.models import TOP_N
+from scoreboard.web.page import STATIC_FILES
+
+SOCKETIO_PATH = "ws/scoreboard"  # Socket.IO's path: clients connect with {path: "/ws/scoreboard"}
+MAX_BODY_BYTES = 16 * 1024  # a score update is well under 1 KiB
+
+# Shared answers, described once (components/responses of the document).
+UNAUTHORIZED = "Unauthorized"
+TOO_MANY = "TooManyRequests"
+UNAVAILABLE = "ServiceUnavailable"
+HTTPS_REDIRECT = "HttpsRedirect"
+NOT_ADMIN = "NotAdmin"
+UNSUPPORTED_ENCODING = "UnsupportedEncoding"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One status an endpoint answers with: a body of a declared type, or a shared answer."""
+
+    description: str = ""
+    body: type | None = None  # a models.Wire struct; success bodies also carry status
+    media_types: tuple[str, ...] = ("application/json",)
+    shared: str | None = None  # the name of a shared answer instead of the fields above
+    headers: tuple[str, ...] = ()  # names of declared response headers
+
+
+def error(description: str) -> Answer:
+    return Answer(description, models.Error)
+
+
+def shared(name: str) -> Answer:
+    return Answer(shared=name)
+
+
+@dataclass(frozen=True)
+class Header:
+    """A request header an endpoint reads."""
+
+    name: str
+    description: str
+    min_length: int
+    max_length: int
+    pattern: str
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One method on one path."""
+
+    operation: str  # the operationId; web/routes.py maps it to the handler
+    method: str
+    path: str
+    tag: str
+    summary: str
+    answers: dict[int, Answer]
+    description: str = ""
+    auth: bool = True
+    query: type[queries.Query] | None = None
+    body: str | None = None  # a schema name of the document: ScoreUpdateRequest, RateLimits
+    body_example: object = None
+    headers: tuple[Header, ...] = ()
+    path_enums: dict[str, tuple[str, ...]] = field(default_factory=dict)  # e.g. static names
+
+
+READ_LIMIT = "Counts against `READ_RATE_LIMIT` (now {read_rate_limit})."
+ADMIN = "Needs a token whose `role` claim is `admin`; the action is logged."
+NO_DEAD_LETTER_QUEUE = error("The single-process mode keeps no dead-letter queue")
+
+
+def _admin(
+    operation: str,
+    method: str,
+    path: str,
+    summary: str,
+    ok: Answer,
+    errors: dict[int, Answer] | None = None,
+    query: type[queries.Query] | None = None,
+    body: str | None = None,
+    body_example: object = None,
+) -> Endpoint:
+    answers = {
+        200: ok,
+        401: shared(UNAUTHORIZED),
+        403: shared(NOT_ADMIN),
+        **(errors or {}),
+        503: shared(UNAVAILABLE),
+    }
+    return Endpoint(
+        operation,
+        method,
+        path,
+        "admin",
+        summary,
+        answers,
+        description=ADMIN,
+        query=query,
+        body=body,
+        body_example=body_example,
+    )
+
+
+def _dead_letter_limit(model: type[queries.Query]) -> Answer:
+    [limit] = queries.integer_fields(model)
+    return error(f"`limit` is not an integer from {limit.low} to {limit.high}")
+
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(
+        "postScoreUpdate",
+        "POST",
+        "/api/score/update",
+        "scores",
+        "Queue an increment of the caller's own score",
+        description=(
+            "Answered 200 once the broker has confirmed the message; a worker applies it a "
+            "moment later. The body is parsed as JSON whatever its Content-Type. Counts against "
+            "the limit of the token's `tier` (`RATE_LIMITS`, or an admin's override), else "
+            "`RATE_LIMIT` (now {rate_limit})."
+        ),
+        headers=(
+            Header(
+                "Idempotency-Key",
+                "Makes a retry safe: the same key from the same user with the same body within "
+                "24 hours answers the first response again and changes nothing; with another "
+                f"body it is 409. 1 to {MAX_KEY_LENGTH} printable ASCII characters",
+                1,
+                MAX_KEY_LENGTH,
+                # HTTP strips spaces around a header value, so it cannot start or end with one.
+                "^[!-~](?:[ -~]*[!-~])?$",
+            ),
+        ),
+        body="ScoreUpdateRequest",
+        body_example={"userId": "alice", "scoreIncrement": 5},
+        answers={
+            200: Answer("Queued", models.ScoreUpdateAccepted, headers=("Idempotent-Replayed",)),
+            400: error(
+                "`Invalid score increment` (not a JSON integer from 1 to {max_increment}); the "
+                "body is not JSON, not an object or has no valid `userId`; the total would pass "
+                "2^53−1; or the Idempotency-Key is not 1 to 255 printable ASCII characters"
+            ),
+            401: shared(UNAUTHORIZED),
+            403: error(
+                "`A user can only update their own score` (`userId` is not the token's `sub`), "
+                "or `HTTPS required`"
+            ),
+            409: error(
+                "The Idempotency-Key was used by this user with another body, or its first "
+                "request is still running"
+            ),
+            413: error("`Request body too large`: over {max_body_bytes} bytes"),
+            415: shared(UNSUPPORTED_ENCODING),
+            429: shared(TOO_MANY),
+            503: shared(UNAVAILABLE),
+        },
+    ),
+    Endpoint(
+        "getLeaderboard",
+        "GET",
+        "/api/leaderboard",
+        "board",
+        "A page of the board",
+        description=(
+            "Up to `limit` users from rank `offset + 1` on, highest score first; among equal "
+            "scores whoever reached the score first ranks higher. Rows, `version` and `total` "
+            f"are read at one moment. {READ_LIMIT}"
+        ),
+        query=queries.BoardQuery,
+        answers={
+            200: Answer("The page; `entries` is empty past the end", models.BoardPage),
+            308: shared(HTTPS_REDIRECT),
+            400: error("`limit` or `offset` is not an integer in its range, or given twice"),
+            401: shared(UNAUTHORIZED),
+            429: shared(TOO_MANY),
+            503: shared(UNAVAILABLE),
+        },
+    ),
+    Endpoint(
+        "getUserRank",
+        "GET",
+        "/api/users/{userId}/rank",
+        "board",
+        "A user's rank and neighbours",
+        description=(
+            "The user's row and up to `around` rows on each side, read at one moment. Any "
+            "valid token may read anyone's rank. A user appears once a worker has applied "
+            f"their first update. {READ_LIMIT}"
+        ),
+        query=queries.RankQuery,
+        answers={
+            200: Answer("The user's place on the board", models.UserRank),
+            308: shared(HTTPS_REDIRECT),
+            400: error(
+                f"`around` is not an integer from 0 to {queries.MAX_AROUND}, or `userId` breaks "
+                "the identity rule (see the `UserId` schema)"
+            ),
+            401: shared(UNAUTHORIZED),
+            404: error("`No score for this user`: the user has no applied score"),
+            429: shared(TOO_MANY),
+            503: shared(UNAVAILABLE),
+        },
+    ),
+    Endpoint(
+        "getHistory",
+        "GET",
+        "/api/users/{userId}/history",
+        "scores",
+        "The caller's own applied updates, newest first",
+        description=(
+            "Only with a PostgreSQL ledger (`DATABASE_URL`); a page of at most `limit` "
+            "entries older than the entry `before`."
+        ),
+        query=queries.HistoryQuery,
+        answers={
+            200: Answer("A page of the history", models.HistoryPage),
+            308: shared(HTTPS_REDIRECT),
+            400: error("`limit` or `before` is not an integer in its range, or `userId` is bad"),
+            401: shared(UNAUTHORIZED),
+            403: error("`userId` is not the token's `sub`"),
+            404: error("This deployment keeps no ledger"),
+            503: shared(UNAVAILABLE),
+        },
+    ),
+    _admin(
+        "removeUser",
+        "DELETE",
+        "/api/admin/users/{userId}",
+        "Take a user off the board",
+        Answer("Removed; their next update starts from 0", models.Message),
+        {400: error("`userId` breaks the identity rule (see the `UserId` schema)")},
+    ),
+    _admin(
+        "resetBoard",
+        "POST",
+        "/api/admin/board/reset",
+        "Take everyone off the board",
+        Answer("The board is empty", models.Message),
+    ),
+    _admin(
+        "listDeadLetters",
+        "GET",
+        "/api/admin/dead-letters",
+        "The oldest dead letters",
+        Answer("They stay in the dead-letter queue", models.DeadLetters),
+        {
+            400: _dead_letter_limit(queries.DeadLetterPeekQuery),
+            404: NO_DEAD_LETTER_QUEUE,
+        },
+        query=queries.DeadLetterPeekQuery,
+    ),
+    _admin(
+        "replayDeadLetters",
+        "POST",
+        "/api/admin/dead-letters/replay",
+        "Send dead letters back to the update queue",
+        Answer("How many moved", models.Replayed),
+        {
+            400: _dead_letter_limit(queries.DeadLetterReplayQuery),
+            404: NO_DEAD_LETTER_QUEUE,
+        },
+        query=queries.DeadLetterReplayQuery,
+    ),
+    _admin(
+        "getRateLimits",
+        "GET",
+        "/api/admin/rate-limits",
+        "The rate limits in force",
+        Answer(
+            "Configured limits per tier (`default` for everyone else) and runtime overrides",
+            models.RateLimitsInForce,
+        ),
+    ),
+    _admin(
+        "putRateLimits",
+        "PUT",
+        "/api/admin/rate-limits",
+        "Replace the runtime rate-limit overrides",
+        Answer("Saved; every web node applies them within 2 seconds", models.RateLimitsSaved),
+        {
+            400: error(
+                "The body is not a JSON object of tier to a limit such as `50/minute`, or a "
+                "limit is outside 1 to 10^9 requests in a window of at most a day"
+            ),
+            415: shared(UNSUPPORTED_ENCODING),
+        },
+        body="RateLimits",
+        body_example={"free": "50/minute", "default": "20/minute"},
+    ),
+    Endpoint(
+        "getOpenapi",
+        "GET",
+        "/api/openapi.json",
+        "meta",
+        "This document",
+        auth=False,
+        answers={200: Answer("The OpenAPI 3.1 document"), 308: shared(HTTPS_REDIRECT)},
+    ),
+    Endpoint(
+        "getDemo",
+        "GET",
+        "/api/demo",
+        "meta",
+        "The demo token of the single-process mode",
+        description=(
+            "Only when the server runs in the single-process mode and generated its own "
+            "JWT_SECRET (then nothing survives a restart); the live page uses it."
+        ),
+        auth=False,
+        answers={
+            200: Answer("The demo user and its token", models.DemoToken),
+            308: shared(HTTPS_REDIRECT),
+            404: error("No demo token on this deployment"),
+        },
+    ),
+    Endpoint(
+        "getHealthz",
+        "GET",
+        "/healthz",
+        "meta",
+        "Liveness probe; plain HTTP allowed",
+        auth=False,
+        answers={200: Answer("The process serves", models.Health)},
+    ),
+    Endpoint(
+        "getReadyz",
+        "GET",
+        "/readyz",
+        "meta",
+        "Readiness probe: the backing services answer; plain HTTP allowed",
+        description=(
+            "Also lists the workers whose heartbeat is current. No worker is not an error: "
+            "updates are still accepted and wait in the queue. When OPS_PORT is set, served "
+            "on that port only."
+        ),
+        auth=False,
+        answers={
+            200: Answer("Every backing service answers", models.Readiness),
+            503: Answer("`message` names the services down", models.Readiness),
+        },
+    ),
+    Endpoint(
+        "getMetrics",
+        "GET",
+        "/metrics",
+        "meta",
+        "This node's Prometheus metrics; plain HTTP allowed",
+        description=(
+            "When METRICS_TOKEN is set, send it as `Authorization: Bearer …`. When OPS_PORT is "
+            "set, served on that port only."
+        ),
+        auth=False,
+        answers={
+            200: Answer("Prometheus text format", media_types=("text/plain",)),
+            401: error("METRICS_TOKEN is set and was not sent"),
+        },
+    ),
+    Endpoint(
+        "getLivePage",
+        "GET",
+        "/",
+        "page",
+        f"The live page: the top {TOP_N} as it changes",
+        auth=False,
+        answers={
+            200: Answer("The HTML page; it asks for a token", media_types=("text/html",)),
+            308: shared(HTTPS_REDIRECT),
+        },
+    ),
+    Endpoint(
+        "getStaticFile",
+        "GET",
+        "/static/{name}",
+        "page",
+        "A file the live page loads",
+        auth=False,
+        path_enums={"name": tuple(sorted(STATIC_FILES))},
+        answers={
+            200: Answer("The file", media_types=tuple(sorted(set(STATIC_FILES.values())))),
+            308: shared(HTTPS_REDIRECT),
+            404: error("No such file"),
+        },
+    ),
+)

@@ -1,0 +1,273 @@
+"""The bodies the API takes and gives, as typed declarations; validation and the document follow.
+
+Field names are Python's; on the wire they are camelCase (`new_score` is `newScore`). Every
+success answer also carries `"status": "success"` and every error is `Error`: the document adds
+the first to each answer (scoreboard/api/openapi.py), the handlers through web/responses.py.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from scoreboard.api.queries import MAX_AROUND, MAX_LIMIT
+from scoreboard.config import MAX_SAFE_INTEGER
+from scoreboard.intake.identities import MAX_USER_ID_LENGTH, MAX_USERNAME_LENGTH
+from scoreboard.models import TOP_N
+
+# What a pattern can say of the identity rule (scoreboard/intake/identities.py): printable, no
+# separator but the space, no space at either end. The description says the rest.
+USER_ID_PATTERN = r"^[^\p{C}\p{Z}](?:(?:[^\p{C}\p{Z}]| )*[^\p{C}\p{Z}])?$"
+USER_ID_RULE = (
+    f"1 to {MAX_USER_ID_LENGTH} printable characters after NFC normalisation (compared in NFC): "
+    "no control, format, private-use, unassigned or separator characters (the space excepted, "
+    "but not at either end), no invisible fillers, and no mix of scripts that look alike "
+    "(Latin with Cyrillic or Greek); docs/input-rules.md states the rule"
+)
+
+UserId = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        # The rule is checked by scoreboard.intake.identities (NFC first, then the length).
+        extra_json_schema={"maxLength": MAX_USER_ID_LENGTH, "pattern": USER_ID_PATTERN},
+        description=USER_ID_RULE,
+        title="UserId",
+    ),
+]
+Score = Annotated[int, msgspec.Meta(ge=1, le=MAX_SAFE_INTEGER)]
+Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_SAFE_INTEGER)]
+Version = Annotated[
+    int,
+    msgspec.Meta(
+        ge=0,
+        le=MAX_SAFE_INTEGER,
+        description=f"Grows by one with every change of the top {TOP_N}",
+    ),
+]
+Username = Annotated[str, msgspec.Meta(max_length=MAX_USERNAME_LENGTH)]
+
+
+class Wire(msgspec.Struct, rename="camel", forbid_unknown_fields=False):
+    """Base of every declared body: camelCase on the wire."""
+
+
+class Error(Wire):
+    """Every error answer."""
+
+    status: Literal["error"]
+    message: str
+
+
+class Message(Wire):
+    """An answer that only says what happened."""
+
+    message: str
+
+
+class ScoreUpdateAccepted(Wire):
+    """The answer to an accepted score update."""
+
+    message: Literal["Score update queued"]
+    new_score: Annotated[
+        int,
+        msgspec.Meta(
+            ge=1,
+            le=MAX_SAFE_INTEGER,
+            description=(
+                "The user's score once this update and every update accepted before it are applied"
+            ),
+        ),
+    ]
+
+
+class RankedEntry(Wire):
+    """One row of the board with its 1-based rank."""
+
+    rank: Score
+    user_id: str
+    username: Username
+    score: Score
+
+
+class BoardPage(Wire):
+    """Consecutive rows of the board, read together with its version and size."""
+
+    version: Annotated[
+        int,
+        msgspec.Meta(
+            ge=0,
+            le=MAX_SAFE_INTEGER,
+            description=(
+                f"The version of the top {TOP_N} when the page was read; at offset 0 its "
+                f"first {TOP_N} entries are that version's `top10`"
+            ),
+        ),
+    ]
+    total: Annotated[int, msgspec.Meta(ge=0, le=MAX_SAFE_INTEGER, description="Users on the board")]
+    entries: Annotated[tuple[RankedEntry, ...], msgspec.Meta(max_length=MAX_LIMIT)]
+
+
+class UserRank(Wire):
+    """A user's row and up to `around` neighbours on each side, read at one moment."""
+
+    version: Version
+    total: Score
+    user: RankedEntry
+    above: Annotated[
+        tuple[RankedEntry, ...],
+        msgspec.Meta(max_length=MAX_AROUND, description="Better ranked neighbours, best first"),
+    ]
+    below: Annotated[
+        tuple[RankedEntry, ...],
+        msgspec.Meta(max_length=MAX_AROUND, description="Worse ranked neighbours, best first"),
+    ]
+
+
+class HistoryEntry(Wire):
+    """One applied update from the ledger."""
+
+    entry_id: Annotated[str, msgspec.Meta(pattern="^[0-9]+$")]
+    message_id: str
+    username: str
+    increment: Score
+    score: Score
+    accepted_at: Annotated[str, msgspec.Meta(extra_json_schema={"format": "date-time"})]
+    applied_at: Annotated[str, msgspec.Meta(extra_json_schema={"format": "date-time"})]
+
+
+class HistoryPage(Wire):
+    """A page of a user's history, newest first."""
+
+    user_id: str
+    entries: list[HistoryEntry]
+    next_before: Annotated[
+        str | None,
+        msgspec.Meta(description="Pass as `before` for the next, older page; null at the end"),
+    ]
+
+
+class TopEntry(Wire):
+    """One row of the pushed top 10."""
+
+    user_id: str
+    username: str
+    score: Score
+
+
+class LeaderboardUpdate(Wire):
+    """Payload of the Socket.IO event `leaderboardUpdate`."""
+
+    event: Literal["leaderboardUpdate"]
+    version: Version
+    top10: Annotated[list[TopEntry], msgspec.Meta(max_length=TOP_N)]
+
+
+class Health(Wire):
+    """The process serves."""
+
+    message: Literal["ok"]
+
+
+class Workers(Wire):
+    """Workers with a current heartbeat."""
+
+    alive: Count
+    heartbeats: list[dict[str, Any]] = msgspec.field(name="list")
+
+
+class Readiness(msgspec.Struct, rename="camel", frozen=True, omit_defaults=True):
+    """Whether the backing services answer. With METRICS_TOKEN set, only a request sending it
+    as `Authorization: Bearer …` gets more than `status` and `message`."""
+
+    status: Literal["success", "error"]
+    message: str
+    mode: Literal["distributed", "single-process"] | None = None
+    services: Annotated[
+        dict[str, Literal["up", "down"]] | None,
+        msgspec.Meta(description="redis, rabbitmq and postgresql, as far as configured"),
+    ] = None
+    queues: Annotated[
+        dict[str, int | None] | None,
+        msgspec.Meta(description="Messages ready in `main` and `dead_letter`"),
+    ] = None
+    workers: Annotated[
+        Workers | None,
+        msgspec.Meta(description="Workers with a current heartbeat; null when unknown"),
+    ] = None
+
+
+class DemoToken(Wire):
+    """The demo user of the single-process mode and a token for it."""
+
+    user_id: str
+    username: str
+    token: Annotated[str, msgspec.Meta(description="A bearer token for `userId`")]
+
+
+class DeadLetter(Wire):
+    """A message the worker could not apply, as it waits in the dead-letter queue."""
+
+    message_id: str | None
+    body: Annotated[str, msgspec.Meta(max_length=2000)]
+    reason: str
+    signed: bool
+
+
+class DeadLetters(Wire):
+    """The oldest dead letters; they stay in the queue."""
+
+    dead_letters: list[DeadLetter]
+
+
+class Replayed(Wire):
+    """How many dead letters went back to the update queue."""
+
+    message: str
+    replayed: Count
+
+
+RateLimits = dict[str, str]
+
+
+class RateLimitsInForce(Wire):
+    """Configured limits per tier (`default` for everyone else) and runtime overrides."""
+
+    configured: RateLimits
+    overrides: RateLimits
+
+
+class RateLimitsSaved(Wire):
+    """The overrides now in force."""
+
+    message: str
+    overrides: RateLimits
+
+
+def score_update_request(max_increment: int) -> type[msgspec.Struct]:
+    """The body of POST /api/score/update, with this deployment's largest increment."""
+    increment = Annotated[
+        int,
+        msgspec.Meta(
+            ge=1,
+            le=max_increment,
+            description=(
+                "Written as a plain JSON integer: `5`, not `5.0` or `5e0` (refused with 400 "
+                "although JSON Schema counts them as integers too)"
+            ),
+        ),
+    ]
+    user_id = Annotated[
+        str,
+        msgspec.Meta(
+            min_length=1,
+            extra_json_schema={"maxLength": MAX_USER_ID_LENGTH, "pattern": USER_ID_PATTERN},
+            description=f"{USER_ID_RULE}; must equal the token's `sub`",
+        ),
+    ]
+    return msgspec.defstruct(
+        "ScoreUpdateRequest",
+        [("user_id", user_id), ("score_increment", increment)],
+        bases=(Wire,),
+    )
