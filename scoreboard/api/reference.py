@@ -19,7 +19,7 @@ document the service serves at `GET /api/openapi.json`. The Socket.IO event is d
 [input-rules.md](input-rules.md).
 
 Every error is `{"status": "error", "message": "…"}`; every success has `"status": "success"`.
-Endpoints marked **token** need `Authorization: Bearer <JWT>` (see [tokens](tokens.md)).
+Endpoints marked **token** need `Authorization: Bearer <JWT>` (see [tokens](security.md#tokens)).
 """
 
 
