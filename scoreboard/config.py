@@ -12,8 +12,8 @@ from enum import Enum
 from urllib.parse import urlparse
 
 from scoreboard.errors import ConfigError
-from scoreboard.intake.auth import public_key_from_pem
 from scoreboard.intake.rate_policy import checked_rate_limit
+from scoreboard.intake.verification_keys import public_key_from_pem
 
 MIN_JWT_SECRET_LENGTH = 32  # RFC 7518 §3.2: an HS256 key has at least 256 bits
 MAX_SAFE_INTEGER = 2**53 - 1  # Number.MAX_SAFE_INTEGER: scores stay exact in JavaScript

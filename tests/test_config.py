@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import pytest
 
 from scoreboard.config import Mode, Settings
@@ -89,3 +92,50 @@ def test_values_are_read_and_typed():
         10,
     )
     assert (settings.redis_key_prefix, settings.queue_name) == ("blue:", "blue.updates")
+
+
+# --- Imports ----------------------------------------------------------------------------------
+
+PACKAGE = Path(__file__).resolve().parent.parent / "scoreboard"
+
+
+def imported_modules(module: str) -> set[str]:
+    """The scoreboard modules `module` imports anywhere in its source, TYPE_CHECKING included."""
+    relative = Path(*module.split(".")[1:])
+    path = PACKAGE / relative / "__init__.py"
+    if not path.exists():
+        path = (PACKAGE / relative).with_suffix(".py")
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return {name for name in found if name.startswith("scoreboard.") and _is_module(name)}
+
+
+def _is_module(name: str) -> bool:
+    relative = PACKAGE.joinpath(*name.split(".")[1:])
+    return relative.with_suffix(".py").exists() or (relative / "__init__.py").exists()
+
+
+def reachable_from(module: str) -> set[str]:
+    seen: set[str] = set()
+    waiting = [module]
+    while waiting:
+        for found in imported_modules(waiting.pop()) - seen:
+            seen.add(found)
+            waiting.append(found)
+    return seen
+
+
+@pytest.mark.parametrize("module", ["scoreboard.config", "scoreboard.intake.auth"])
+def test_config_and_auth_import_nothing_that_imports_them_back(module: str):
+    assert module not in reachable_from(module)
+
+
+def test_auth_does_not_import_config_at_all():
+    assert not any(
+        name.startswith("scoreboard.config") for name in reachable_from("scoreboard.intake.auth")
+    )
