@@ -12,6 +12,7 @@ import pytest
 from scoreboard.config import VARIABLES, Mode, Secret, Settings, variables
 from scoreboard.config.variable import VARIABLE
 from scoreboard.errors import ConfigError
+from scoreboard.queue.rabbitmq import dead_letter_queue_name
 
 SECRET = "x" * 32
 DISTRIBUTED = {
@@ -43,6 +44,24 @@ def test_nothing_set_is_single_process_with_a_generated_secret():
 def test_the_secret_never_prints():
     settings = Settings.from_env(DISTRIBUTED)
     assert SECRET not in repr(settings) and SECRET not in str(settings)
+
+
+def test_no_secret_or_password_shows_in_the_repr():
+    env = {
+        **DISTRIBUTED,
+        "REDIS_URL": "redis://:hunter2-redis@localhost:6379/0",
+        "RABBITMQ_URL": "amqp://guest:hunter2-amqp@localhost:5672/",
+        "DATABASE_URL": "postgresql://scoreboard:hunter2-pg@localhost/ledger",
+        "QUEUE_SIGNING_KEY": "hunter2-" * 4,
+        "METRICS_TOKEN": "hunter2-" * 2,
+    }
+    assert "hunter2" not in repr(Settings.from_env(env))
+
+
+def test_the_longest_queue_name_leaves_room_for_its_dead_letter_queue():
+    longest = "q" * variables.MAX_QUEUE_NAME_BYTES
+    assert Settings.from_env({"QUEUE_NAME": longest}).queue_name == longest
+    assert len(dead_letter_queue_name(longest).encode()) == 255  # an AMQP short string's most
 
 
 def test_cloudamqp_url_stands_in_for_rabbitmq_url():
