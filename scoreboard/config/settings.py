@@ -131,15 +131,15 @@ class Settings:
                 f"{var.JWT_SECRET.name}, {var.JWT_PUBLIC_KEY.name} or {var.JWKS_URL.name} is "
                 f"required when {var.REDIS_URL.name} and {var.RABBITMQ_URL.name} are set"
             )
-        on_heroku = var.DYNO.read(env) is not None
+        log_format = settings.log_format
+        if var.DYNO.read(env) is not None and not var.LOG_FORMAT.is_set(env):
+            log_format = "json"
         return replace(
             settings,
             rabbitmq_url=rabbitmq_url,
             jwt_secret=secret or generated_secret(),
             jwt_secret_generated=secret is None,
-            log_format="json"
-            if on_heroku and not var.LOG_FORMAT.is_set(env)
-            else settings.log_format,
+            log_format=log_format,
         )
 
 

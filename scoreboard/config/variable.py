@@ -57,12 +57,12 @@ class Variable(Generic[T]):
 
     def field(self, *, in_repr: bool = True) -> T:
         """A Settings field holding this variable's value, with its default."""
-        field: T = dataclasses.field(
+        declared: T = dataclasses.field(
             default=self.default,
             repr=in_repr and not self.secret,
             metadata={VARIABLE: self},
         )
-        return field
+        return declared
 
     def _complaint(self, raw: str, why: str) -> str:
         complaint = f"{self.name} must be {self.kind.description}"
