@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+from pathlib import Path
+from typing import Any
+
 import pytest
 
-from scoreboard.config import Mode, Settings
+from scoreboard.config import VARIABLES, Mode, Secret, Settings, variables
+from scoreboard.config.variable import VARIABLE
 from scoreboard.errors import ConfigError
+from scoreboard.queue.rabbitmq import dead_letter_queue_name
 
 SECRET = "x" * 32
 DISTRIBUTED = {
@@ -37,6 +44,24 @@ def test_nothing_set_is_single_process_with_a_generated_secret():
 def test_the_secret_never_prints():
     settings = Settings.from_env(DISTRIBUTED)
     assert SECRET not in repr(settings) and SECRET not in str(settings)
+
+
+def test_no_secret_or_password_shows_in_the_repr():
+    env = {
+        **DISTRIBUTED,
+        "REDIS_URL": "redis://:hunter2-redis@localhost:6379/0",
+        "RABBITMQ_URL": "amqp://guest:hunter2-amqp@localhost:5672/",
+        "DATABASE_URL": "postgresql://scoreboard:hunter2-pg@localhost/ledger",
+        "QUEUE_SIGNING_KEY": "hunter2-" * 4,
+        "METRICS_TOKEN": "hunter2-" * 2,
+    }
+    assert "hunter2" not in repr(Settings.from_env(env))
+
+
+def test_the_longest_queue_name_leaves_room_for_its_dead_letter_queue():
+    longest = "q" * variables.MAX_QUEUE_NAME_BYTES
+    assert Settings.from_env({"QUEUE_NAME": longest}).queue_name == longest
+    assert len(dead_letter_queue_name(longest).encode()) == 255  # an AMQP short string's most
 
 
 def test_cloudamqp_url_stands_in_for_rabbitmq_url():
@@ -89,3 +114,161 @@ def test_values_are_read_and_typed():
         10,
     )
     assert (settings.redis_key_prefix, settings.queue_name) == ("blue:", "blue.updates")
+
+
+def test_tier_maps_are_read_in_order():
+    settings = Settings.from_env(
+        {
+            "RATE_LIMITS": "free:100/minute, premium : 5/second",
+            "TIER_PRIORITIES": "premium=5,free=0",
+        }
+    )
+    assert settings.tier_rate_limits == (("free", "100/minute"), ("premium", "5/second"))
+    assert settings.tier_priorities == (("premium", 5), ("free", 0))
+    assert (settings.priority_of("premium"), settings.priority_of("gold")) == (5, 0)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("RATE_LIMITS", "free:1/minute,free:2/minute"),
+        ("RATE_LIMITS", "fr\u200bee:1/minute"),
+        ("TIER_PRIORITIES", "free=1,free=2"),
+        ("TIER_PRIORITIES", "free=10"),
+        ("QUEUE_NAME", "amq.updates"),
+        ("QUEUE_NAME", "q" * (variables.MAX_QUEUE_NAME_BYTES + 1)),
+        ("REDIS_KEY_PREFIX", "blue: "),
+        ("JWT_ISSUER", "https://auth.example/\n"),
+        ("REDIS_URL", "redis:localhost"),
+        ("REDIS_URL", "redis://localhost:99999/0"),
+        ("CORS_ALLOWED_ORIGINS", "https://game.example:0"),
+    ],
+)
+def test_values_that_could_never_work_stop_start_up(variable: str, value: str):
+    with pytest.raises(ConfigError, match=variable):
+        Settings.from_env({**DISTRIBUTED, variable: value})
+
+
+# --- Declarations -----------------------------------------------------------------------------
+
+DERIVED_FIELDS = {"jwt_secret", "jwt_secret_generated"}  # set by from_env's rules, not one variable
+
+
+def test_every_settings_field_but_the_derived_ones_holds_one_declared_variable():
+    held = {field.name: field.metadata.get(VARIABLE) for field in dataclasses.fields(Settings)}
+    assert {name for name, variable in held.items() if variable is None} == DERIVED_FIELDS
+    assert {variable for variable in held.values() if variable is not None} <= set(VARIABLES)
+
+
+def test_each_declaration_is_named_after_its_variable_and_only_once():
+    assert all(getattr(variables, variable.name) is variable for variable in VARIABLES)
+    assert len({variable.name for variable in VARIABLES}) == len(VARIABLES)
+
+
+class Recording(dict[str, str]):
+    """An environment that notes every name looked up in it."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.asked: set[str] = set()
+
+    def get(self, name: str, default: Any = None) -> Any:
+        self.asked.add(name)
+        return super().get(name, default)
+
+    def __getitem__(self, name: str) -> str:
+        self.asked.add(name)
+        return super().__getitem__(name)
+
+    def __contains__(self, name: object) -> bool:
+        self.asked.add(str(name))
+        return super().__contains__(name)
+
+
+@pytest.mark.parametrize("env", [{}, DISTRIBUTED], ids=["single-process", "distributed"])
+def test_from_env_reads_every_declared_variable_and_nothing_else(env: dict[str, str]):
+    recording = Recording(env)
+    Settings.from_env(recording)
+    assert recording.asked == {variable.name for variable in VARIABLES}
+
+
+def comparable(settings: Settings) -> Settings:
+    """`settings` with the one random part, a generated secret, made fixed."""
+    return dataclasses.replace(settings, jwt_secret=Secret("generated"))
+
+
+@pytest.mark.parametrize("variable", VARIABLES, ids=lambda variable: variable.name)
+def test_a_default_written_out_reads_back_as_itself(variable: Any):
+    written = variable.written_default
+    if written is None:
+        assert variable.default in (None, ())
+        return
+    assert variable.kind.parse(written) == variable.default
+    assert comparable(Settings.from_env({variable.name: written})) == comparable(
+        Settings.from_env({})
+    )
+
+
+def test_settings_built_directly_have_the_declared_defaults():
+    assert comparable(Settings()) == comparable(
+        dataclasses.replace(Settings.from_env({}), jwt_secret_generated=False)
+    )
+
+
+# --- Imports ----------------------------------------------------------------------------------
+
+PACKAGE = Path(__file__).resolve().parent.parent / "scoreboard"
+
+
+def imported_modules(module: str) -> set[str]:
+    """The scoreboard modules `module` imports anywhere in its source, TYPE_CHECKING included."""
+    relative = Path(*module.split(".")[1:])
+    path = PACKAGE / relative / "__init__.py"
+    if not path.exists():
+        path = (PACKAGE / relative).with_suffix(".py")
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return {name for name in found if name.startswith("scoreboard.") and _is_module(name)}
+
+
+def _is_module(name: str) -> bool:
+    relative = PACKAGE.joinpath(*name.split(".")[1:])
+    return relative.with_suffix(".py").exists() or (relative / "__init__.py").exists()
+
+
+def reachable_from(module: str) -> set[str]:
+    seen: set[str] = set()
+    waiting = [module]
+    while waiting:
+        for found in imported_modules(waiting.pop()) - seen:
+            seen.add(found)
+            waiting.append(found)
+    return seen
+
+
+def importing_back(module: str) -> set[str]:
+    """Modules outside `module` (a module or package) it reaches that import it back."""
+
+    def inside(name: str) -> bool:
+        return name == module or name.startswith(f"{module}.")
+
+    return {
+        name
+        for name in reachable_from(module)
+        if not inside(name) and any(inside(found) for found in imported_modules(name))
+    }
+
+
+@pytest.mark.parametrize("module", ["scoreboard.config", "scoreboard.intake.auth"])
+def test_config_and_auth_import_nothing_that_imports_them_back(module: str):
+    assert importing_back(module) == set()
+
+
+def test_auth_does_not_import_config_at_all():
+    reached = reachable_from("scoreboard.intake.auth")
+    assert not any(name.startswith("scoreboard.config") for name in reached)

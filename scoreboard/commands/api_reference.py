@@ -12,10 +12,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     command = commands.add_parser(
         "api-reference", help="print the HTTP API reference (docs/api.md) in Markdown"
     )
-    command.set_defaults(run=run)
-
-
-def run(args: argparse.Namespace, settings: Settings) -> int:
     # The reference documents the defaults, not this environment's values.
+    command.set_defaults(run=run, reads_settings=False)
+
+
+def run(args: argparse.Namespace) -> int:
     print(api_reference(Settings()), end="")
     return 0

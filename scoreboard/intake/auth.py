@@ -5,27 +5,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import aiohttp
 import jwt
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from scoreboard.errors import AuthenticationFailed
 from scoreboard.intake import identities
+from scoreboard.intake.verification_keys import VerificationKey, pinned, public_key_from_pem
 from scoreboard.intake.verified_tokens import Verified, VerifiedTokens
-
-if TYPE_CHECKING:
-    from scoreboard.config import Settings
 
 log = logging.getLogger(__name__)
 
 MAX_TOKEN_LENGTH = 8192
-MIN_RSA_KEY_BITS = 2048
 PUBLIC_KEY_ALGORITHMS = ("RS256", "ES256")  # a tuple: `in` must not hash a header value
 JWKS_MIN_REFRESH_SECONDS = 5.0  # bounds the fetches a spray of made-up kids can cause
 JWKS_MAX_AGE_SECONDS = 600.0  # a key the auth service withdrew stops verifying after this
@@ -40,33 +34,6 @@ class Identity:
     username: str
     tier: str | None = None  # the `tier` claim: picks the rate limit and the queue priority
     is_admin: bool = False  # the `role` claim is "admin"
-
-
-@dataclass(frozen=True)
-class VerificationKey:
-    """A key and the one algorithm it verifies: the key decides, never the token."""
-
-    algorithm: str
-    key: str | rsa.RSAPublicKey | ec.EllipticCurvePublicKey = field(repr=False)  # str: a secret
-
-
-def public_key_from_pem(pem: str) -> VerificationKey:
-    """An RSA (RS256) or EC P-256 (ES256) public key; ValueError says what is wrong."""
-    try:
-        key = load_pem_public_key(pem.encode())
-    except (ValueError, UnsupportedAlgorithm):
-        raise ValueError("not a PEM public key (-----BEGIN PUBLIC KEY-----)") from None
-    return _pinned(key)
-
-
-def _pinned(key: object) -> VerificationKey:
-    if isinstance(key, rsa.RSAPublicKey):
-        if key.key_size < MIN_RSA_KEY_BITS:
-            raise ValueError(f"an RSA key of {key.key_size} bits; at least {MIN_RSA_KEY_BITS}")
-        return VerificationKey("RS256", key)
-    if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
-        return VerificationKey("ES256", key)
-    raise ValueError("not an RSA or EC P-256 public key")
 
 
 class JwksKeySet:
@@ -141,15 +108,34 @@ def _jwk_key(entry: dict[str, Any]) -> VerificationKey | None:
         return None
     try:
         if kty == "RSA":
-            key = _pinned(RSAAlgorithm.from_jwk(entry))
+            key = pinned(RSAAlgorithm.from_jwk(entry))
         elif kty == "EC":
-            key = _pinned(ECAlgorithm.from_jwk(entry))
+            key = pinned(ECAlgorithm.from_jwk(entry))
         else:
             return None
     except (jwt.PyJWTError, ValueError, TypeError, KeyError):
         return None
     # An entry that names another algorithm than its key type implies is not for us.
     return key if entry.get("alg", key.algorithm) == key.algorithm else None
+
+
+class TokenRules(Protocol):
+    """What a deployment configured for tokens; Settings provides it (auth imports no config)."""
+
+    @property
+    def hs256_secret(self) -> str | None: ...
+    @property
+    def jwt_public_key(self) -> str | None: ...
+    @property
+    def jwks_url(self) -> str | None: ...
+    @property
+    def jwt_issuer(self) -> str | None: ...
+    @property
+    def jwt_audience(self) -> str | None: ...
+    @property
+    def jwt_require_exp(self) -> bool: ...
+    @property
+    def jwt_leeway_seconds(self) -> int: ...
 
 
 class TokenVerifier:
@@ -176,7 +162,7 @@ class TokenVerifier:
         self._verified: VerifiedTokens[Identity, VerificationKey] = VerifiedTokens()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> TokenVerifier:
+    def from_settings(cls, settings: TokenRules) -> TokenVerifier:
         """The verifier for the keys and claim rules the deployment configured."""
         return cls(
             settings.hs256_secret,

@@ -1,0 +1,24 @@
+"""Settings: read once from the environment into one frozen, validated object."""
+
+from scoreboard.config.kinds import LOOPBACK_HOSTS
+from scoreboard.config.secret import Secret
+from scoreboard.config.settings import Mode, Settings
+from scoreboard.config.variables import (
+    DEFAULT_METRICS_PORT,
+    MAX_PRIORITY,
+    MAX_SAFE_INTEGER,
+    MIN_JWT_SECRET_LENGTH,
+    VARIABLES,
+)
+
+__all__ = [
+    "DEFAULT_METRICS_PORT",
+    "LOOPBACK_HOSTS",
+    "MAX_PRIORITY",
+    "MAX_SAFE_INTEGER",
+    "MIN_JWT_SECRET_LENGTH",
+    "VARIABLES",
+    "Mode",
+    "Secret",
+    "Settings",
+]
