@@ -14,6 +14,7 @@ ScoreboardError
 │   ├── UnsupportedMediaType 415: the body comes in an encoding we do not read
 │   ├── RateLimited          429: the user spent their allowance; carries retry_after
 │   └── ServiceUnavailable   503: a backing service cannot take the request now
+│       ├── Overloaded         this node has MAX_UPDATES_IN_FLIGHT updates under way already
 │       ├── QueueUnavailable   the broker did not confirm the message
 │       ├── StoreUnavailable   Redis did not answer
 │       └── LedgerUnavailable  PostgreSQL did not answer
@@ -123,6 +124,13 @@ class ServiceUnavailable(ApiError):
     status = 503
     message = "Service temporarily unavailable"
     retry_after = 2
+
+
+class Overloaded(ServiceUnavailable):
+    """This web node sheds load: it works on MAX_UPDATES_IN_FLIGHT updates already."""
+
+    message = "Server busy, try again"
+    retry_after = 1
 
 
 class QueueUnavailable(ServiceUnavailable):

@@ -7,7 +7,6 @@ import asyncio
 import sys
 
 import asyncpg
-import redis.asyncio as redis
 import socketio
 
 from scoreboard.apply.ledger.migrations import migrate
@@ -17,6 +16,7 @@ from scoreboard.apply.store.redis_store import RedisLeaderboardStore
 from scoreboard.config import Settings
 from scoreboard.errors import ServiceUnavailable
 from scoreboard.push.broadcast import Broadcaster
+from scoreboard.redis_pool import redis_client
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:
@@ -59,7 +59,7 @@ def run_rebuild(args: argparse.Namespace, settings: Settings) -> int:
 async def _rebuild(settings: Settings) -> int:
     assert settings.database_url is not None and settings.redis_url is not None
     ledger = await PostgresLedger.connect(settings.database_url, run_migrations=True)
-    client = redis.from_url(settings.redis_url)
+    client = redis_client(settings.redis_url, settings)
     emitter = socketio.AsyncRedisManager(
         settings.redis_url, channel=settings.socketio_channel, write_only=True
     )

@@ -53,6 +53,9 @@ class Settings:
     queue_name: str = var.QUEUE_NAME.field()
     worker_prefetch: int = var.WORKER_PREFETCH.field()
     broadcast_hz: float = var.BROADCAST_HZ.field()
+    redis_max_connections: int = var.REDIS_MAX_CONNECTIONS.field()
+    redis_pool_timeout_seconds: float = var.REDIS_POOL_TIMEOUT_SECONDS.field()
+    max_updates_in_flight: int = var.MAX_UPDATES_IN_FLIGHT.field()
     queue_signing_key: Secret | None = var.QUEUE_SIGNING_KEY.field()
     log_level: str = var.LOG_LEVEL.field()
     log_format: str = var.LOG_FORMAT.field()  # json when DYNO is set: see from_env

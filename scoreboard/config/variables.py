@@ -184,6 +184,27 @@ WORKER_PREFETCH = Variable(
     100,
     "unacknowledged messages a worker holds; also its largest batch",
 )
+REDIS_MAX_CONNECTIONS = Variable(
+    "REDIS_MAX_CONNECTIONS",
+    Integer(2, 10_000),
+    100,
+    "connections a process opens to Redis at most; a request that finds them all busy waits "
+    "for one instead of failing",
+)
+REDIS_POOL_TIMEOUT_SECONDS = Variable(
+    "REDIS_POOL_TIMEOUT_SECONDS",
+    Decimal(0.1, 60),
+    5.0,
+    "how long a request waits for a free Redis connection before it is answered 503 (Redis "
+    "is then too slow to be called up)",
+)
+MAX_UPDATES_IN_FLIGHT = Variable(
+    "MAX_UPDATES_IN_FLIGHT",
+    Integer(1, 1_000_000),
+    1000,
+    "score updates a web node works on at once; past it, it answers `503 Server busy, try "
+    "again` at once, shedding load rather than letting every answer slow down",
+)
 LOG_LEVEL = Variable(
     "LOG_LEVEL",
     Choice(("DEBUG", "INFO", "WARNING", "ERROR")),

@@ -13,6 +13,7 @@ from scoreboard.models import ScoreUpdate
 from scoreboard.ops.request_ids import current_request_id
 from scoreboard.web import responses
 from scoreboard.web.keys import (
+    IN_FLIGHT,
     RATE_POLICY,
     SCORE_RATE_LIMITER,
     SETTINGS,
@@ -23,6 +24,12 @@ from scoreboard.web.keys import (
 
 async def post_score_update(request: web.Request) -> web.Response:
     """Queue an increment of the caller's own score; answer with the score it leads to."""
+    # Shed before spending anything (a token check, a Redis call) on an update over the limit.
+    with request.app[IN_FLIGHT].admit():
+        return await _queue_update(request)
+
+
+async def _queue_update(request: web.Request) -> web.Response:
     app = request.app
     identity = await app[VERIFIER].authenticate_header(request.headers.get("Authorization"))
     limit = await app[RATE_POLICY].limit_for(identity.tier)

@@ -142,6 +142,11 @@ class WebMetrics(Metrics):
 
     def __init__(self, connected_clients: Callable[[], int]) -> None:
         super().__init__()
+        self.updates_shed = Counter(
+            "scoreboard_updates_shed",
+            "Score updates answered 503 Server busy because MAX_UPDATES_IN_FLIGHT were under way",
+            registry=self.registry,
+        )
         self.socketio_clients = Gauge(
             "scoreboard_socketio_clients",
             "Socket.IO clients connected to this web node",

@@ -20,6 +20,7 @@ from scoreboard.apply.ledger.postgres import PostgresLedger
 from scoreboard.apply.store.memory_store import MemoryLeaderboardStore
 from scoreboard.apply.store.redis_store import RedisLeaderboardStore
 from scoreboard.config import Settings
+from scoreboard.intake.admission import InFlightLimit
 from scoreboard.intake.auth import TokenVerifier
 from scoreboard.intake.idempotency import MemoryIdempotencyRecords, RedisIdempotencyRecords
 from scoreboard.intake.rate_limit import UserRateLimiter, rate_limit_storage
@@ -37,10 +38,12 @@ from scoreboard.push.socket_events import register_socket_events
 from scoreboard.queue.in_process import InProcessQueue
 from scoreboard.queue.rabbitmq import RabbitPublisher
 from scoreboard.queue.signing import message_signer
+from scoreboard.redis_pool import redis_client
 from scoreboard.web.demo import issue_demo_token
 from scoreboard.web.keys import (
     DEMO_TOKEN,
     FAN_OUT,
+    IN_FLIGHT,
     LEDGER,
     METRICS,
     OPENAPI_DOCUMENT,
@@ -85,7 +88,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app.on_response_prepare.append(hide_server_software)
     app[VERIFIER] = TokenVerifier.from_settings(settings)
-    client = redis.from_url(settings.redis_url) if settings.redis_url is not None else None
+    client = redis_client(settings.redis_url, settings) if settings.redis_url is not None else None
     app[SCORE_RATE_LIMITER] = UserRateLimiter(
         rate_limit_storage(client, settings.redis_url or "", settings.redis_key_prefix),
         settings.rate_limit,
@@ -125,6 +128,7 @@ def create_app(settings: Settings) -> web.Application:
     add_routes(app)
     app[OPENAPI_DOCUMENT] = orjson.dumps(openapi_document(settings))
     add_operations(app)
+    app[IN_FLIGHT] = InFlightLimit(settings.max_updates_in_flight, app[METRICS].updates_shed)
     app[METRICS].count_socket_messages(fan_out.counts)
 
     if client is not None:

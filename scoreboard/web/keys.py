@@ -11,6 +11,7 @@ from aiohttp import web
 from scoreboard.apply.ledger.postgres import PostgresLedger
 from scoreboard.apply.store import LeaderboardStore
 from scoreboard.config import Settings
+from scoreboard.intake.admission import InFlightLimit
 from scoreboard.intake.auth import TokenVerifier
 from scoreboard.intake.rate_limit import UserRateLimiter
 from scoreboard.intake.rate_policy import RatePolicy
@@ -38,3 +39,4 @@ REDIS = web.AppKey("redis", redis.Redis)  # distributed mode only
 METRICS = web.AppKey("metrics", WebMetrics)
 READINESS = web.AppKey("readiness", ReadinessProbe)
 OPENAPI_DOCUMENT = web.AppKey("openapi_document", bytes)  # encoded once at start-up
+IN_FLIGHT = web.AppKey("in_flight", InFlightLimit)  # score updates under way, for shedding

@@ -9,7 +9,6 @@ import sys
 import time
 from collections.abc import Awaitable
 
-import redis.asyncio as redis
 import socketio
 import uvloop
 
@@ -28,6 +27,7 @@ from scoreboard.push.broadcast import Broadcaster
 from scoreboard.push.coalescing import CoalescingBroadcaster, RedisEmitSlot, paced
 from scoreboard.queue.rabbitmq import RabbitConsumer
 from scoreboard.queue.signing import message_signer
+from scoreboard.redis_pool import redis_client
 from scoreboard.retry import until_available
 
 log = logging.getLogger("scoreboard.worker")
@@ -38,7 +38,7 @@ DRAIN_TIMEOUT_SECONDS = 20.0  # Heroku sends SIGKILL 30 s after SIGTERM
 async def run_worker(settings: Settings) -> ApplyStats:
     """Consume until SIGTERM or SIGINT, then finish and acknowledge what is held."""
     assert settings.redis_url is not None and settings.rabbitmq_url is not None
-    client = redis.from_url(settings.redis_url)
+    client = redis_client(settings.redis_url, settings)
     store = RedisLeaderboardStore(
         client, settings.redis_key_prefix, ledger_backed=settings.keeps_ledger
     )
