@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import aio_pika
@@ -194,3 +195,19 @@ async def test_large_batches_with_a_poison_message_inside_are_settled_exactly(
     assert {e.user_id: e.score for e in board.top} == expected
     assert await queue_depth(namespace) == 0, "every applied update acknowledged"
     assert await queue_depth(dead_letter_queue_name(namespace)) == 1
+
+
+def test_applied_updates_are_summed_up_in_one_info_line_per_interval(caplog):
+    from scoreboard.apply import apply_loop
+
+    now = [0.0]
+    summary = apply_loop.AppliedSummary(clock=lambda: now[0])
+    with caplog.at_level(logging.INFO, logger="scoreboard.apply.apply_loop"):
+        for _ in range(100):
+            summary.note(50)
+            now[0] += 0.125  # 100 batches over 12.5 seconds
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [
+        "applied 2050 updates in 41 batches in the last 5s",
+        "applied 2000 updates in 40 batches in the last 5s",
+    ]

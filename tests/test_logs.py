@@ -212,7 +212,7 @@ async def test_one_post_has_the_same_request_id_in_web_and_worker_json_logs(
 ):
     json_env = {**env, "LOG_FORMAT": "json", "METRICS_PORT": "0"}
     web = processes.start_web(json_env)
-    worker = processes.start_worker(json_env)
+    worker = processes.start_worker({**json_env, "LOG_LEVEL": "DEBUG"})
     request_id = f"trace-{uuid.uuid4().hex}"
     async with aiohttp.ClientSession() as session:
         async with session.post(
@@ -233,7 +233,7 @@ async def test_one_post_has_the_same_request_id_in_web_and_worker_json_logs(
     assert access["duration_ms"] >= 0
     [applied] = [line for line in json_lines(worker.output) if line.get("request_id") == request_id]
     assert applied["message"].startswith("applied update ")
-    assert applied["level"] == "INFO"
+    assert applied["level"] == "DEBUG", "one line per update only at DEBUG (see the summary)"
     finished = processes.stop_all()
     for process in finished:
         json_lines(process.output)  # the shutdown lines too
@@ -243,7 +243,7 @@ async def test_text_logs_carry_the_request_id_too(
     processes: Processes, env: dict[str, str], make_token: TokenFactory
 ):
     web = processes.start_web(env)
-    worker = processes.start_worker({**env, "METRICS_PORT": "0"})
+    worker = processes.start_worker({**env, "METRICS_PORT": "0", "LOG_LEVEL": "DEBUG"})
     async with aiohttp.ClientSession() as session:
         async with session.post(
             f"{web.url}{URL}",

@@ -22,6 +22,9 @@ from scoreboard.retry import until_available
 
 log = logging.getLogger(__name__)
 
+# The worker logs what it applied as one INFO line at most this often; each update at DEBUG.
+SUMMARY_INTERVAL_SECONDS = 5.0
+
 
 @dataclass
 class ApplyStats:
@@ -87,6 +90,7 @@ class _BatchApplier:
         self._stats = stats
         self._ledgered = ledgered
         self._metrics = metrics
+        self._summary = AppliedSummary()
 
     async def apply(self, batch: Sequence[Delivery]) -> Leaderboard | None:
         """Record, apply and ack the batch; if refused, isolate and dead-letter the culprits."""
@@ -106,6 +110,7 @@ class _BatchApplier:
             return next((b for b in reversed(boards) if b is not None), None)
         await self._acknowledge(batch)
         self._stats.updates += len(batch)
+        self._summary.note(len(batch))
         _log_applied(batch)
         if self._metrics is not None:
             self._metrics.observe_applied([d.update for d in batch])
@@ -152,11 +157,36 @@ async def _set_aside_repeat_offenders(
     return kept
 
 
+class AppliedSummary:
+    """Counts what was applied and says so in one INFO line every SUMMARY_INTERVAL_SECONDS."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._since = clock()
+        self._updates = self._batches = 0
+
+    def note(self, updates: int) -> None:
+        self._updates += updates
+        self._batches += 1
+        elapsed = self._clock() - self._since
+        if elapsed >= SUMMARY_INTERVAL_SECONDS:
+            log.info(
+                "applied %d updates in %d batches in the last %.0fs",
+                self._updates,
+                self._batches,
+                elapsed,
+                extra={"updates": self._updates, "batches": self._batches},
+            )
+            self._since, self._updates, self._batches = self._clock(), 0, 0
+
+
 def _log_applied(batch: Sequence[Delivery]) -> None:
-    """One line per update, with the id of the request that queued it."""
+    """At DEBUG, one line per update, with the id of the request that queued it."""
+    if not log.isEnabledFor(logging.DEBUG):
+        return
     for delivery in batch:
         update = delivery.update
-        log.info(
+        log.debug(
             "applied update %s: %s +%d",
             update.message_id,
             update.user_id,
