@@ -186,8 +186,10 @@ class MeasuredEmitter:
         self._emitter = emitter
         self._metrics = metrics
 
-    async def emit(self, event: str, data: Any, namespace: str | None = None) -> Any:
-        result = await self._emitter.emit(event, data, namespace=namespace)
+    async def emit(
+        self, event: str, data: Any, namespace: str | None = None, **options: Any
+    ) -> Any:
+        result = await self._emitter.emit(event, data, namespace=namespace, **options)
         self._metrics.observe_broadcast()
         return result
 
