@@ -35,9 +35,8 @@ def register_socket_events(sio: socketio.AsyncServer, app: web.Application) -> N
         except StoreUnavailable:
             log.warning("no snapshot for %s: store unavailable", sid)
             return
-        engine_socket = sio.eio.sockets.get(sio.manager.eio_sid_from_sid(sid, "/"))
-        if engine_socket is None or not app[FAN_OUT].claim(engine_socket, board.version):
-            return  # gone, or a broadcast as new or newer has reached it meanwhile
+        if not app[FAN_OUT].claim(sid, board.version):
+            return  # a broadcast as new or newer has reached it meanwhile
         await Broadcaster(sio).send_snapshot(board, sid)
 
     sio.on("connect", connect)
