@@ -415,7 +415,7 @@ def requirements(sio: socketio.AsyncServer) -> list[Requirement]:
     if isinstance(manager, FanOutRedisManager):
         found += [
             Requirement(
-                "socketio.AsyncPubSubManager delivering other nodes' broadcasts to our emit",
+                "AsyncPubSubManager handing other nodes' broadcasts to FanOutManager.emit",
                 (FAN_OUT,),
                 _remote_broadcasts_reach_fan_out,
             ),
