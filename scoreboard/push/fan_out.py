@@ -1,4 +1,4 @@
-"""A broadcast to this node's clients: newest first, in each client's version order, never dropped.
+"""Broadcasts to this node's clients: the newest board only, each client's versions in order.
 
 python-socketio sends a broadcast by starting one task per client, each of which queues the
 packet for that connection's Engine.IO writer task. With thousands of clients, and a push several
