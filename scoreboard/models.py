@@ -103,13 +103,6 @@ class Leaderboard:
     version: int
     top: tuple[LeaderboardEntry, ...]
 
-    def to_event_payload(self) -> dict[str, Any]:
-        return {
-            "event": "leaderboardUpdate",
-            "version": self.version,
-            "top10": [entry.to_json() for entry in self.top],
-        }
-
 
 @dataclass(frozen=True)
 class UserStanding:

@@ -41,7 +41,7 @@ async def test_many_changes_make_few_pushes_and_the_last_one_is_the_newest():
     await pusher.close()
     elapsed = time.monotonic() - started
     assert len(emitter.sent) <= elapsed * 10 + 2
-    assert emitter.sent[-1][1] == (await store.leaderboard()).to_event_payload()
+    assert emitter.sent[-1][1] == Broadcaster.payload(await store.leaderboard())
     gaps = [b - a for (a, _), (b, _) in zip(emitter.sent, emitter.sent[1:], strict=False)]
     assert min(gaps) >= 0.09  # never two pushes within one period
     versions = [data["version"] for _, data in emitter.sent]
@@ -67,7 +67,7 @@ async def test_two_workers_share_one_rate_through_redis(namespace):
         await worker.close()
     elapsed = time.monotonic() - started
     assert len(emitter.sent) <= elapsed * 5 + 3
-    newest = (await store.leaderboard()).to_event_payload()
+    newest = Broadcaster.payload(await store.leaderboard())
     assert max((data for _, data in emitter.sent), key=lambda d: d["version"]) == newest
     await client.aclose()
 

@@ -11,7 +11,7 @@ import pytest
 from scoreboard.config import Settings
 from scoreboard.intake.auth import issue_token
 from scoreboard.push.broadcast import LEADERBOARD_EVENT
-from scoreboard.push.fan_out import text_frame
+from scoreboard.push.socketio_internals import text_frame
 from scoreboard.web.app import create_app
 from scoreboard.web.keys import SOCKETIO
 from tests.conftest import JWT_SECRET

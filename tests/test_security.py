@@ -24,6 +24,7 @@ from aiohttp.test_utils import TestClient
 
 from scoreboard.config import Settings
 from scoreboard.errors import ConfigError
+from scoreboard.push.broadcast import Broadcaster
 from scoreboard.web.app import SOCKETIO_PATH, create_app
 from scoreboard.web.keys import STORE
 from scoreboard.web.security import HSTS, is_loopback
@@ -456,7 +457,7 @@ async def test_nothing_a_client_emits_reaches_others_or_the_board(
         snapshot = await watcher.next_event()
         assert snapshot[0] == "leaderboardUpdate"
         assert (await mallory.next_event())[0] == "leaderboardUpdate"
-        board_before = (await api.server.app[STORE].leaderboard()).to_event_payload()
+        board_before = Broadcaster.payload(await api.server.app[STORE].leaderboard())
 
         forged = {
             "event": "leaderboardUpdate",
@@ -472,7 +473,7 @@ async def test_nothing_a_client_emits_reaches_others_or_the_board(
             await mallory.client.call("leaderboardUpdate", forged, timeout=1)
 
         assert watcher.events.empty() and mallory.events.empty()
-        board_after = (await api.server.app[STORE].leaderboard()).to_event_payload()
+        board_after = Broadcaster.payload(await api.server.app[STORE].leaderboard())
         assert board_after == board_before
         # The watcher still listens: the next thing it hears is a real update.
         posted = await api.post(URL, json=score("bob", 7), headers=bearer(make_token("bob")))

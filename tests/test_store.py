@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 import redis.asyncio as redis
 
@@ -141,3 +143,25 @@ async def test_a_refused_batch_writes_nothing(namespace: str):
     assert (await store.leaderboard()).top == ()
     assert rows(await store.apply([alice])) == [("alice", "Alice", 5)]
     await client.aclose()
+
+
+async def test_a_rebuild_lock_whose_time_ran_out_leaves_its_successors_lock_alone(
+    namespace: str, caplog: pytest.LogCaptureFixture
+):
+    client = redis.from_url(REDIS_URL)
+    first, second = (RedisLeaderboardStore(client, f"{namespace}:") for _ in range(2))
+    lock_key = f"{namespace}:rebuild-lock"
+    slow_holder = first.rebuild_lock(seconds=0.2)
+    successor = second.rebuild_lock(seconds=30)
+    try:
+        await slow_holder.__aenter__()
+        await asyncio.sleep(0.4)  # past the first holder's time: the lock is free again
+        await successor.__aenter__()
+        successors_token = await client.get(lock_key)
+        await slow_holder.__aexit__(None, None, None)
+        assert await client.get(lock_key) == successors_token, "released someone else's lock"
+        assert "the rebuild lock expired" in caplog.text
+        await successor.__aexit__(None, None, None)
+        assert await client.get(lock_key) is None
+    finally:
+        await client.aclose()

@@ -15,6 +15,7 @@ from scoreboard.api.queries import MAX_AROUND, MAX_LIMIT
 from scoreboard.config import MAX_SAFE_INTEGER
 from scoreboard.intake.identities import MAX_USER_ID_LENGTH, MAX_USERNAME_LENGTH
 from scoreboard.models import TOP_N
+from scoreboard.push.broadcast import LEADERBOARD_EVENT
 
 # What a pattern can say of the identity rule (scoreboard/intake/identities.py): printable, no
 # separator but the space, no space at either end. The description says the rest.
@@ -159,7 +160,7 @@ class TopEntry(Wire):
 class LeaderboardUpdate(Wire):
     """Payload of the Socket.IO event `leaderboardUpdate`."""
 
-    event: Literal["leaderboardUpdate"]
+    event: Literal[LEADERBOARD_EVENT]  # type: ignore[valid-type]  # the one spelling, at runtime
     version: Version
     top10: Annotated[list[TopEntry], msgspec.Meta(max_length=TOP_N)]
 

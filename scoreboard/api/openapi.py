@@ -29,6 +29,7 @@ from scoreboard.api.endpoints import (
 from scoreboard.api.queries import integer_fields
 from scoreboard.config import Settings
 from scoreboard.models import TOP_N
+from scoreboard.push.broadcast import LEADERBOARD_EVENT
 
 Schema = dict[str, Any]
 TAGS = {
@@ -56,13 +57,13 @@ Without a valid token the connection is refused: the client gets `connect_error`
 
 ```js
 const socket = io("https://scores.example.com", {{ path: "/{socketio_path}", auth: {{ token }} }});
-socket.on("leaderboardUpdate", ({{ version, top10 }}) => {{ /* … */ }});
+socket.on("{LEADERBOARD_EVENT}", ({{ version, top10 }}) => {{ /* … */ }});
 ```
 
-**Event `leaderboardUpdate`** (server to client; the payload is the schema `LeaderboardUpdate`):
+**Event `{LEADERBOARD_EVENT}`** (server to client; the payload is the schema `LeaderboardUpdate`):
 
 ```json
-{{"event": "leaderboardUpdate", "version": 12,
+{{"event": "{LEADERBOARD_EVENT}", "version": 12,
  "top10": [{{"userId": "bob", "username": "Bob", "score": 40}},
            {{"userId": "alice", "username": "Alice", "score": 35}}]}}
 ```

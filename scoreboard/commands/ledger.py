@@ -16,6 +16,7 @@ from scoreboard.apply.store.redis_store import RedisLeaderboardStore
 from scoreboard.config import Settings
 from scoreboard.errors import ServiceUnavailable
 from scoreboard.push.broadcast import Broadcaster
+from scoreboard.push.socketio_internals import close_emitter
 from scoreboard.redis_pool import redis_client
 
 
@@ -71,8 +72,7 @@ async def _rebuild(settings: Settings) -> int:
     finally:
         await ledger.close()
         await client.aclose()
-        if emitter.redis is not None:
-            await emitter.redis.aclose()
+        await close_emitter(emitter)
     print(
         f"rebuilt {report.users} users from the ledger in {report.seconds:.2f}s "
         f"(version {report.board.version}, {report.remembered_messages} message ids remembered)"

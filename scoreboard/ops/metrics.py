@@ -177,8 +177,30 @@ class WebMetrics(Metrics):
             _CallbackCounter(
                 "scoreboard_socketio_messages",
                 "Broadcast messages for this node's clients: written straight to the websocket"
-                " (direct) or queued behind the connection's own packets (queued)",
+                " (direct), queued behind the connection's own packets (queued), or sent by"
+                " python-socketio's emit (socketio)",
                 read,
+                label="path",
+            )
+        )
+
+    def watch_fan_out(
+        self, direct: Callable[[], bool], errors: Callable[[], Mapping[str, int]]
+    ) -> None:
+        """Export which way broadcasts leave this node, and how often that failed."""
+        gauge = Gauge(
+            "scoreboard_fan_out_direct",
+            "1 while broadcasts are written straight to websockets; 0 once the library"
+            " internals that needs differ at start-up and python-socketio's emit sends them",
+            registry=self.registry,
+        )
+        gauge.set_function(lambda: 1.0 if direct() else 0.0)
+        self.registry.register(
+            _CallbackCounter(
+                "scoreboard_fan_out_errors",
+                "Broadcasts whose fan-out raised (each logged with its traceback), by the path"
+                " that raised; after a direct one, python-socketio's emit sends the broadcast",
+                errors,
                 label="path",
             )
         )
@@ -191,8 +213,10 @@ class MeasuredEmitter:
         self._emitter = emitter
         self._metrics = metrics
 
-    async def emit(self, event: str, data: Any, namespace: str | None = None) -> Any:
-        result = await self._emitter.emit(event, data, namespace=namespace)
+    async def emit(
+        self, event: str, data: Any, namespace: str | None = None, **options: Any
+    ) -> Any:
+        result = await self._emitter.emit(event, data, namespace=namespace, **options)
         self._metrics.observe_broadcast()
         return result
 

@@ -13,6 +13,7 @@ from scoreboard.api.models import Health
 from scoreboard.ops.heartbeat import WorkerRegistry
 from scoreboard.ops.metrics import CONTENT_TYPE, WebMetrics, scrape_allowed
 from scoreboard.ops.readiness import Readiness, ReadinessProbe
+from scoreboard.push import socketio_internals
 from scoreboard.queue.queue_depth import QueueProbe
 from scoreboard.web import responses
 from scoreboard.web.keys import LEDGER, METRICS, READINESS, REDIS, SETTINGS, SOCKETIO
@@ -55,10 +56,7 @@ async def get_readyz(request: web.Request) -> web.Response:
 
 def connected_clients(sio: socketio.AsyncServer) -> int:
     """Socket.IO clients connected to this node (past authentication, not yet gone)."""
-    manager = sio.manager
-    return sum(
-        1 for sid, _ in manager.get_participants("/", None) if manager.is_connected(sid, "/")
-    )
+    return socketio_internals.connected_clients(sio)
 
 
 def add_operations(app: web.Application) -> None:

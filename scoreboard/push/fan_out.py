@@ -1,18 +1,20 @@
-"""Broadcasts encoded once and written straight to every websocket, instead of a task per client.
+"""Broadcasts to this node's clients: the newest board only, each client's versions in order.
 
 python-socketio sends a broadcast by starting one task per client, each of which queues the
-packet for that connection's Engine.IO writer task, which encodes it and writes a websocket frame:
-two task switches and an encoding per client per push. With thousands of clients a push of the
-top 10 then keeps the event loop busy long enough to starve the POSTs. Here a broadcast becomes
-one websocket frame, built once, written to each idle websocket's transport in one loop over the
-clients, which gives way to other work every few hundred clients. A connection whose writer
-still has packets of its own in flight (the CONNECT answer, a snapshot, a pong) gets the
-broadcast through its queue as before, so no client sees packets out of order. A node that
-cannot keep up skips to the newest board instead of queueing old ones.
+packet for that connection's Engine.IO writer task. With thousands of clients, and a push several
+times a second, that backlog keeps the event loop busy long enough to starve the POSTs. So here:
 
-This reaches into python-engineio's socket queue and aiohttp's websocket writer, which are not
-public API; requirements.txt pins both, and the Socket.IO tests (the real JavaScript client
-included) exercise this path.
+- A broadcast of an event that arrives while an earlier one of the same event still waits
+  replaces it: each carries the whole state (the top 10), so a busy node skips to the newest
+  rather than working through a backlog.
+- Each client's boards go out in version order whatever the race between the snapshot read on
+  connect, the broadcasts, and several workers: `claim` notes the newest version each client has.
+- Sending is, when python-socketio's, python-engineio's and aiohttp's internals check out at
+  start-up, one frame written straight to every idle websocket (`socketio_internals.DirectWrites`);
+  otherwise python-socketio's own emit, one client at a time.
+- A fan-out that raises is logged with its traceback and counted, and this broadcast then goes
+  through python-socketio's emit to every client that has not had it; the next one is sent as
+  usual. The sending task never stops while broadcasts wait.
 """
 
 from __future__ import annotations
@@ -20,36 +22,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import struct
-from typing import Any
-from weakref import WeakKeyDictionary
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any, Protocol
 
-import engineio
-import socketio
-from aiohttp import web
-from engineio import packet as engineio_packet
-from engineio.async_drivers import aiohttp as engineio_aiohttp
-from socketio import packet as socketio_packet
+from scoreboard.push.broadcast import NAMESPACE
 
 log = logging.getLogger(__name__)
 
-# Clients written to between two turns of the event loop: about 2 ms of writes at a time.
-CLIENTS_PER_SLICE = 250
+# How a broadcast reached a client: written straight to its websocket, queued behind the
+# connection's own packets, or sent by python-socketio's emit.
+DIRECT, QUEUED, SOCKETIO = "direct", "queued", "socketio"
+PATHS = (DIRECT, QUEUED, SOCKETIO)
 
-# Websocket frames whose first byte says: final fragment, text (RFC 6455 section 5.2).
-_FINAL_TEXT = 0x81
+Participant = tuple[str, str]  # (Socket.IO sid, Engine.IO sid)
 
 
-def text_frame(payload: bytes) -> bytes:
-    """An unmasked (server-to-client) websocket text frame carrying `payload`."""
-    length = len(payload)
-    if length < 126:
-        header = struct.pack("!BB", _FINAL_TEXT, length)
-    elif length < 65536:
-        header = struct.pack("!BBH", _FINAL_TEXT, 126, length)
-    else:
-        header = struct.pack("!BBQ", _FINAL_TEXT, 127, length)
-    return header + payload
+class ClientManager(Protocol):
+    """What a fan-out needs of this node's Socket.IO client manager."""
+
+    def get_participants(self, namespace: str, room: str | None) -> Iterable[Participant]: ...
+
+    async def emit_to_client(self, sid: str, event: str, data: list[Any], namespace: str) -> None:
+        """python-socketio's own emit of `event` to the one client `sid` of this node."""
+
+
+class DirectWrites(Protocol):
+    """A faster way to send one broadcast to many clients of this node."""
+
+    async def send(
+        self, fan_out: FanOut, namespace: str, event: str, data: list[Any], to: list[Participant]
+    ) -> bool:
+        """Send to the clients `to`, noting each with `fan_out.delivered`; False if it cannot."""
 
 
 def board_version(arguments: list[Any]) -> int | None:
@@ -59,98 +63,45 @@ def board_version(arguments: list[Any]) -> int | None:
     return version if type(version) is int else None
 
 
-class DirectWebSocket(engineio_aiohttp.WebSocket):  # type: ignore[misc]
-    """python-engineio's aiohttp websocket, registered while open so a broadcast can write to it.
-
-    Compression is off: a deflate stream is per connection, so a compressed frame cannot be
-    built once for everyone. A top-10 push is under 1 KiB.
-    """
-
-    open_sockets: dict[str, DirectWebSocket]
-
-    async def __call__(self, environ: dict[str, Any]) -> web.WebSocketResponse:
-        request: web.Request = environ["aiohttp.request"]
-        self._sock = web.WebSocketResponse(
-            max_msg_size=self.server.max_http_buffer_size, compress=False
-        )
-        await self._sock.prepare(request)
-        self.environ = environ
-        engine_socket = self.handler.__self__
-        self.open_sockets[engine_socket.sid] = self
-        try:
-            await self.handler(self)
-        finally:
-            if self.open_sockets.get(engine_socket.sid) is self:
-                del self.open_sockets[engine_socket.sid]
-        return self._sock
-
-    def write_if_idle(self, frame: bytes) -> bool:
-        """Write `frame` now if nothing else is on its way to this client; else return False."""
-        engine_socket = self.handler.__self__
-        if not engine_socket.upgraded or engine_socket.closing or engine_socket.closed:
-            return False
-        queue: asyncio.Queue[Any] = engine_socket.queue
-        # A packet counts as unfinished from when it is queued until the writer has taken it
-        # and is about to write it; a paused transport means the writer is waiting to write more.
-        if not queue.empty() or queue._unfinished_tasks:  # type: ignore[attr-defined]
-            return False
-        sock = self._sock
-        writer = sock._writer if sock is not None else None
-        if writer is None or sock.closed or writer.protocol._paused:
-            return False
-        transport = writer.transport
-        if transport.is_closing():
-            return False
-        transport.write(frame)
-        return True
-
-
 class FanOut:
-    """The websockets open on this node, and the broadcast that writes to them directly."""
+    """This node's broadcasts, sent one after another in a task of their own."""
 
     def __init__(self) -> None:
-        self.sockets: dict[str, DirectWebSocket] = {}
-        self.written = 0
-        self.queued = 0
+        self.direct: DirectWrites | None = None  # set at start-up when the internals check out
+        self.messages: Counter[str] = Counter()  # messages sent to clients, by path
+        self.errors: Counter[str] = Counter()  # fan-outs that raised, by path
         # (namespace, event) -> the newest broadcast not sent yet; it replaces an older one.
-        self._pending: dict[tuple[str, str], tuple[FanOutManager, list[Any]]] = {}
+        self._pending: dict[tuple[str, str], tuple[ClientManager, list[Any]]] = {}
         self._sender: asyncio.Task[None] | None = None
-        # Engine.IO socket -> the newest board `version` on its way to that client.
-        self._versions: WeakKeyDictionary[Any, int] = WeakKeyDictionary()
+        # Socket.IO sid -> the newest board `version` on its way to that client.
+        self._versions: dict[str, int] = {}
 
-    def claim(self, engine_socket: Any, version: int) -> bool:
-        """Note that board `version` goes to this connection; False if it has had it or a newer.
-
-        Boards reach a node by two paths, the snapshot read on connect and the broadcasts, and
-        from several workers; this keeps each client's boards in version order whatever the race.
-        """
-        if self._versions.get(engine_socket, -1) >= version:
+    def claim(self, sid: str, version: int) -> bool:
+        """Note that board `version` goes to client `sid`; False if it has had it or a newer one."""
+        if self.has_had(sid, version):
             return False
-        self._versions[engine_socket] = version
+        self._versions[sid] = version
         return True
 
+    def has_had(self, sid: str, version: int | None) -> bool:
+        return version is not None and self._versions.get(sid, -1) >= version
+
+    def delivered(self, sid: str, version: int | None, path: str) -> None:
+        """Count a message sent to client `sid` by `path`, carrying board `version` if any."""
+        self.messages[path] += 1
+        if version is not None:
+            self._versions[sid] = max(version, self._versions.get(sid, -1))
+
     def counts(self) -> dict[str, int]:
-        return {"direct": self.written, "queued": self.queued}
+        return {path: self.messages[path] for path in PATHS}
 
-    def install(self, engine: engineio.AsyncServer) -> None:
-        """Make `engine` open its websockets through DirectWebSocket, registered here."""
-        sockets = self.sockets
-
-        class RegisteredWebSocket(DirectWebSocket):
-            open_sockets = sockets
-
-        # The driver table is shared by every server of the process: give this one its own copy.
-        engine._async = {**engine._async, "websocket": RegisteredWebSocket}
+    def error_counts(self) -> dict[str, int]:
+        return {path: self.errors[path] for path in (DIRECT, SOCKETIO)}
 
     def broadcast(
-        self, manager: FanOutManager, namespace: str, event: str, data: list[Any]
+        self, manager: ClientManager, namespace: str, event: str, data: list[Any]
     ) -> None:
-        """Send `event` with `data` (its arguments) to every client of `namespace` on this node.
-
-        Sending happens in a task of its own. A broadcast of an event that arrives while an
-        earlier one of the same event still waits replaces it: each carries the whole state (the
-        top 10), so a busy node skips to the newest rather than working through a backlog.
-        """
+        """Send `event` with `data` (its arguments) to every client of `namespace` on this node."""
         self._pending.pop((namespace, event), None)  # re-inserted last, behind other events
         self._pending[(namespace, event)] = (manager, data)
         if self._sender is None or self._sender.done():
@@ -172,100 +123,50 @@ class FanOut:
             started = loop.time()
             try:
                 await self._send(manager, namespace, event, data)
-            except Exception:  # the next broadcast carries the state anyway; keep sending
-                log.exception("broadcast of %s failed", event)
+            except Exception:  # the next broadcast carries the whole state: keep sending
+                self.errors[SOCKETIO] += 1
+                log.exception("fan-out of %s through python-socketio's emit failed", event)
             if self._pending:
                 # As long again before the next one: at most about half of this node's time
                 # goes to pushing, whatever the clients and the rate, and requests still get in.
                 await asyncio.sleep(loop.time() - started)
 
     async def _send(
-        self, manager: FanOutManager, namespace: str, event: str, data: list[Any]
+        self, manager: ClientManager, namespace: str, event: str, data: list[Any]
     ) -> None:
-        encoded = manager.server.packet_class(
-            socketio_packet.EVENT, namespace=namespace, data=[event, *data]
-        ).encode()
-        if isinstance(encoded, list):  # binary attachments: more than one frame per client
-            await manager.emit_one_by_one(event, data, namespace)
-            return
-        message = engineio_packet.Packet(engineio_packet.MESSAGE, encoded)
-        frame = text_frame(message.encode().encode())
-        version = board_version(data)
-        engine = manager.server.eio
-        waiting = []
         participants = list(manager.get_participants(namespace, None))
-        for count, (sid, eio_sid) in enumerate(participants, start=1):
-            if count % CLIENTS_PER_SLICE == 0:
-                await asyncio.sleep(0)  # let requests and other connections in between
-            if manager.is_pre_connected(sid, namespace):
-                continue  # not answered CONNECT yet: it gets a snapshot once connected
-            engine_socket = engine.sockets.get(eio_sid)
-            if engine_socket is None:
-                continue  # gone while this loop gave way
-            if version is not None and not self.claim(engine_socket, version):
-                continue
-            socket = self.sockets.get(eio_sid)
-            if socket is not None and socket.write_if_idle(frame):
-                self.written += 1
-            else:
-                waiting.append(engine.send_packet(eio_sid, message))
-        self.queued += len(waiting)
-        if waiting:
-            await asyncio.gather(*waiting)
+        if namespace == NAMESPACE:
+            # Only clients still here keep a version (no await since the participants were read).
+            live = {sid for sid, _ in participants}
+            self._versions = {s: v for s, v in self._versions.items() if s in live}
+        if self.direct is not None:
+            try:
+                if await self.direct.send(self, namespace, event, data, participants):
+                    return
+            except Exception:
+                self.errors[DIRECT] += 1
+                log.exception(
+                    "direct fan-out of %s failed; sending it through python-socketio's emit", event
+                )
+        await self._emit_one_by_one(manager, namespace, event, data, participants)
 
-
-class FanOutManager(socketio.AsyncManager):
-    """The client manager of the single-process mode: a plain broadcast goes through a FanOut.
-
-    A broadcast with a room, a skipped client or a callback takes python-socketio's own path.
-    """
-
-    fan_out: FanOut
-
-    async def emit(  # noqa: PLR0913 - python-socketio's signature
+    async def _emit_one_by_one(
         self,
-        event: str,
-        data: Any,
+        manager: ClientManager,
         namespace: str,
-        room: Any = None,
-        skip_sid: Any = None,
-        callback: Any = None,
-        to: Any = None,
-        **kwargs: Any,
+        event: str,
+        data: list[Any],
+        participants: list[Participant],
     ) -> None:
-        room = to or room
-        if room is not None or skip_sid is not None or callback is not None:
-            await super().emit(
-                event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, **kwargs
-            )
-            return
-        if namespace not in self.rooms:
-            return
-        if isinstance(data, tuple):
-            arguments = list(data)
-        else:
-            arguments = [] if data is None else [data]
-        self.fan_out.broadcast(self, namespace, event, arguments)
-
-    async def emit_one_by_one(self, event: str, data: list[Any], namespace: str) -> None:
-        await super().emit(event, tuple(data), namespace)
-
-
-class FanOutRedisManager(socketio.AsyncRedisManager, FanOutManager):  # type: ignore[misc]
-    """AsyncRedisManager whose local delivery, of this node's emits and other nodes', is a FanOut.
-
-    AsyncPubSubManager delivers locally through the next emit after itself in the method
-    resolution order, which this base order makes FanOutManager.emit.
-    """
-
-
-def local_manager(fan_out: FanOut) -> FanOutManager:
-    manager = FanOutManager()
-    manager.fan_out = fan_out
-    return manager
-
-
-def redis_manager(fan_out: FanOut, url: str, channel: str) -> FanOutRedisManager:
-    manager = FanOutRedisManager(url, channel=channel)
-    manager.fan_out = fan_out
-    return manager
+        version = board_version(data)
+        to = [sid for sid, _ in participants if not self.has_had(sid, version)]
+        results = await asyncio.gather(
+            *(manager.emit_to_client(sid, event, data, namespace) for sid in to),
+            return_exceptions=True,
+        )
+        failures = [result for result in results if isinstance(result, Exception)]
+        for sid, result in zip(to, results, strict=True):
+            if not isinstance(result, BaseException):
+                self.delivered(sid, version, SOCKETIO)
+        if failures:
+            raise ExceptionGroup(f"{len(failures)} of {len(to)} clients not sent to", failures)

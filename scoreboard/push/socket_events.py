@@ -9,7 +9,7 @@ import socketio
 from aiohttp import web
 
 from scoreboard.errors import AuthenticationFailed, StoreUnavailable
-from scoreboard.push.broadcast import LEADERBOARD_EVENT
+from scoreboard.push.broadcast import Broadcaster
 from scoreboard.web.keys import FAN_OUT, STORE, VERIFIER
 
 log = logging.getLogger(__name__)
@@ -35,10 +35,8 @@ def register_socket_events(sio: socketio.AsyncServer, app: web.Application) -> N
         except StoreUnavailable:
             log.warning("no snapshot for %s: store unavailable", sid)
             return
-        engine_socket = sio.eio.sockets.get(sio.manager.eio_sid_from_sid(sid, "/"))
-        if engine_socket is None or not app[FAN_OUT].claim(engine_socket, board.version):
-            return  # gone, or a broadcast as new or newer has reached it meanwhile
-        # The client is on this node: no need to go through the Redis channel of all nodes.
-        await sio.emit(LEADERBOARD_EVENT, board.to_event_payload(), to=sid, ignore_queue=True)
+        if not app[FAN_OUT].claim(sid, board.version):
+            return  # a broadcast as new or newer has reached it meanwhile
+        await Broadcaster(sio).send_snapshot(board, sid)
 
     sio.on("connect", connect)

@@ -22,7 +22,7 @@ from scoreboard.intake.rate_policy import validate_overrides
 from scoreboard.intake.request_body import read_body
 from scoreboard.intake.validation import checked_user_id, parse_rate_limits
 from scoreboard.models import Leaderboard
-from scoreboard.push.broadcast import LEADERBOARD_EVENT
+from scoreboard.push.broadcast import Broadcaster
 from scoreboard.queue.rabbitmq import DeadLetters
 from scoreboard.web import responses
 from scoreboard.web.keys import LEDGER, RATE_POLICY, SETTINGS, SOCKETIO, STORE, VERIFIER
@@ -55,7 +55,7 @@ async def _take_off_board(
 
 
 async def _broadcast(app: web.Application, board: Leaderboard) -> None:
-    await app[SOCKETIO].emit(LEADERBOARD_EVENT, board.to_event_payload(), namespace="/")
+    await Broadcaster(app[SOCKETIO]).broadcast_top10(board)
 
 
 async def remove_user(request: web.Request) -> web.Response:

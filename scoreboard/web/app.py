@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from functools import partial
@@ -29,9 +28,10 @@ from scoreboard.intake.submission import ScoreSubmission
 from scoreboard.ops.metrics import MeasuredEmitter
 from scoreboard.ops.request_tracking import track_requests
 from scoreboard.ops.routes import add_operations
+from scoreboard.push import socketio_internals
 from scoreboard.push.broadcast import Broadcaster
 from scoreboard.push.coalescing import CoalescingBroadcaster, LocalEmitSlot, paced
-from scoreboard.push.fan_out import FanOut, local_manager, redis_manager
+from scoreboard.push.fan_out import FanOut
 from scoreboard.push.open_websockets import close_websockets_on_shutdown
 from scoreboard.push.polling_guard import polling_guard
 from scoreboard.push.socket_events import register_socket_events
@@ -109,18 +109,14 @@ def create_app(settings: Settings) -> web.Application:
     if demo_token is not None:
         app[DEMO_TOKEN] = demo_token
     fan_out = FanOut()
-    client_manager = (
-        redis_manager(fan_out, settings.redis_url, settings.socketio_channel)
-        if settings.redis_url is not None
-        else local_manager(fan_out)
-    )
     sio = socketio.AsyncServer(
         async_mode="aiohttp",
-        client_manager=client_manager,
+        client_manager=socketio_internals.client_manager(
+            fan_out, settings.redis_url, settings.socketio_channel
+        ),
         cors_allowed_origins=list(settings.cors_allowed_origins) or same_origin,
         max_http_buffer_size=MAX_SOCKET_MESSAGE_BYTES,
     )
-    fan_out.install(sio.eio)
     app[FAN_OUT] = fan_out
     sio.attach(app, socketio_path=SOCKETIO_PATH)
     app[SOCKETIO] = sio
@@ -130,6 +126,7 @@ def create_app(settings: Settings) -> web.Application:
     add_operations(app)
     app[IN_FLIGHT] = InFlightLimit(settings.max_updates_in_flight, app[METRICS].updates_shed)
     app[METRICS].count_socket_messages(fan_out.counts)
+    app[METRICS].watch_fan_out(lambda: fan_out.direct is not None, fan_out.error_counts)
 
     if client is not None:
         app[REDIS] = client
@@ -199,26 +196,13 @@ async def _in_process_queue_and_worker(app: web.Application) -> AsyncIterator[No
 
 async def _disconnect_socket_clients(app: web.Application) -> None:
     """On SIGTERM, close every Socket.IO connection so its client reconnects to another node."""
-    engine = app[SOCKETIO].eio
-    for socket in list(engine.sockets.values()):
-        # wait=False: a polling client that stopped polling must not hold the shutdown up.
-        await socket.close(wait=False, reason=engine.reason.SERVER_DISCONNECT)
+    await socketio_internals.close_engine_sockets(app[SOCKETIO])
 
 
 async def _socketio_manager(app: web.Application) -> AsyncIterator[None]:
     sio = app[SOCKETIO]
-    # python-socketio starts its pub/sub listener at the first connection; starting it now
-    # means a node hears broadcasts from the moment it serves.
-    sio.manager_initialized = True
-    sio.manager.initialize()
+    await socketio_internals.start(sio, app[FAN_OUT])
     yield
     await app[FAN_OUT].close()
     await sio.shutdown()
-    listener = getattr(sio.manager, "thread", None)
-    if isinstance(listener, asyncio.Task):
-        listener.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await listener
-    for connection in (getattr(sio.manager, "pubsub", None), getattr(sio.manager, "redis", None)):
-        if connection is not None:
-            await connection.aclose()
+    await socketio_internals.stop(sio)

@@ -25,6 +25,7 @@ from scoreboard.ops.metrics import MeasuredEmitter, Metrics
 from scoreboard.ops.metrics_server import MetricsServer
 from scoreboard.push.broadcast import Broadcaster
 from scoreboard.push.coalescing import CoalescingBroadcaster, RedisEmitSlot, paced
+from scoreboard.push.socketio_internals import close_emitter
 from scoreboard.queue.rabbitmq import RabbitConsumer
 from scoreboard.queue.signing import message_signer
 from scoreboard.redis_pool import redis_client
@@ -125,8 +126,7 @@ async def run_worker(settings: Settings) -> ApplyStats:
     await heartbeat.stop()
     await metrics_server.stop()
     await client.aclose()
-    if emitter.redis is not None:  # the write-only manager connects on its first emit
-        await emitter.redis.aclose()
+    await close_emitter(emitter)
     stats.dead_lettered += consumer.dead_lettered
     log.info("worker stopped: %s", stats.summary())
     return stats

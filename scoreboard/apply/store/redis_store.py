@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import uuid
+import logging
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -12,7 +11,7 @@ from typing import Any, TypeVar
 
 import redis.asyncio as redis
 from redis.commands.core import AsyncScript
-from redis.exceptions import ResponseError
+from redis.exceptions import LockNotOwnedError, ResponseError
 
 from scoreboard.apply.store import DEDUPLICATION_TTL_SECONDS
 from scoreboard.apply.store.rankings import (
@@ -27,7 +26,10 @@ from scoreboard.models import TOP_N, Leaderboard, LeaderboardEntry, ScoreUpdate,
 from scoreboard.redis_errors import redis_errors_as_unavailable
 
 REBUILD_LOCK_SECONDS = 300
+REBUILD_LOCK_POLL_SECONDS = 0.2
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 
 def _load_script(client: redis.Redis, name: str, *shared: str) -> AsyncScript:
@@ -161,20 +163,32 @@ class RedisLeaderboardStore:
             await self._client.set(self._keys.synced, "1")
 
     @asynccontextmanager
-    async def rebuild_lock(self) -> AsyncIterator[None]:
-        """Held by one process at a time across the deployment, for rebuilding the board."""
-        token = uuid.uuid4().hex
+    async def rebuild_lock(self, seconds: float = REBUILD_LOCK_SECONDS) -> AsyncIterator[None]:
+        """Held by one process at a time across the deployment, for at most `seconds`.
+
+        redis-py's Lock releases with one compare-and-delete script: a holder whose time ran
+        out never deletes the lock another process has taken since.
+        """
+        lock = self._client.lock(
+            self._keys.rebuild_lock,
+            timeout=seconds,
+            sleep=REBUILD_LOCK_POLL_SECONDS,
+            thread_local=False,
+        )
         async with redis_errors_as_unavailable():
-            while not await self._client.set(
-                self._keys.rebuild_lock, token, nx=True, ex=REBUILD_LOCK_SECONDS
-            ):
-                await asyncio.sleep(0.2)
+            await lock.acquire()
         try:
             yield
         finally:
             async with redis_errors_as_unavailable():
-                if await self._client.get(self._keys.rebuild_lock) == token.encode():
-                    await self._client.delete(self._keys.rebuild_lock)
+                try:
+                    await lock.release()
+                except LockNotOwnedError:
+                    log.warning(
+                        "the rebuild lock expired after %gs, before its holder was done;"
+                        " another process may have rebuilt at the same time",
+                        seconds,
+                    )
 
     async def standings(self) -> list[UserStanding]:
         """Every user on the board, highest first."""
