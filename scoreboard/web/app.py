@@ -84,6 +84,8 @@ def create_app(settings: Settings) -> web.Application:
             polling_guard(SOCKETIO_PATH),
         ],
         client_max_size=MAX_BODY_BYTES,
+        # Bodies are decompressed by intake/request_body.py, bounded and checked whole.
+        handler_args={"auto_decompress": False},
     )
     app[SETTINGS] = settings
     app.on_response_prepare.append(hide_server_software)
