@@ -11,6 +11,7 @@ import pytest
 from scoreboard.config import Settings
 from scoreboard.intake.auth import issue_token
 from scoreboard.push.broadcast import LEADERBOARD_EVENT
+from scoreboard.push.fan_out import FanOut
 from scoreboard.push.socketio_internals import text_frame
 from scoreboard.web.app import create_app
 from scoreboard.web.keys import SOCKETIO
@@ -119,3 +120,41 @@ async def test_a_burst_of_boards_reaches_clients_as_the_newest_board_only(aiohtt
     assert [w.versions for w in watchers] == [[0, 200]] * 3, "no backlog of older boards"
     for watcher in watchers:
         await watcher.client.disconnect()
+
+
+class RecordingClients:
+    """A ClientManager of `count` clients that notes the board versions each one is sent."""
+
+    def __init__(self, count: int) -> None:
+        self.sids = [f"sid-{n}" for n in range(count)]
+        self.received: dict[str, list[int]] = {sid: [] for sid in self.sids}
+
+    def get_participants(self, namespace: str, room: str | None):
+        return [(sid, f"eio-{sid}") for sid in self.sids]
+
+    async def emit_to_client(self, sid: str, event: str, data: list, namespace: str) -> None:
+        self.received[sid].append(data[0]["version"])
+
+
+async def _stream(fan_out: FanOut, clients: RecordingClients, versions: range) -> None:
+    for version in versions:
+        fan_out.broadcast(clients, "/", "leaderboardUpdate", [{"version": version, "top10": []}])
+        await asyncio.sleep(0.01)  # a new board every 10 ms
+    await asyncio.sleep(0.05)
+
+
+async def test_a_node_with_few_clients_pushes_every_board():
+    clients = RecordingClients(20)
+    fan_out = FanOut(frames_per_second=20_000)  # 20 clients: a push may follow 1 ms after the last
+    await _stream(fan_out, clients, range(1, 21))
+    await fan_out.close()
+    assert all(seen == list(range(1, 21)) for seen in clients.received.values())
+
+
+async def test_a_node_past_its_frame_budget_pushes_only_the_newest_board():
+    clients = RecordingClients(50)
+    fan_out = FanOut(frames_per_second=100)  # 50 clients: one push every half second at most
+    await _stream(fan_out, clients, range(1, 21))  # 20 boards in 0.2 s
+    await asyncio.sleep(0.5)
+    await fan_out.close()
+    assert all(seen == [1, 20] for seen in clients.received.values()), clients.received["sid-0"]

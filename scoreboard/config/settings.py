@@ -53,6 +53,7 @@ class Settings:
     queue_name: str = var.QUEUE_NAME.field()
     worker_prefetch: int = var.WORKER_PREFETCH.field()
     broadcast_hz: float = var.BROADCAST_HZ.field()
+    fan_out_frames_per_second: int = var.FAN_OUT_FRAMES_PER_SECOND.field()
     redis_max_connections: int = var.REDIS_MAX_CONNECTIONS.field()
     redis_pool_timeout_seconds: float = var.REDIS_POOL_TIMEOUT_SECONDS.field()
     max_updates_in_flight: int = var.MAX_UPDATES_IN_FLIGHT.field()

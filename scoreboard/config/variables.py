@@ -174,9 +174,18 @@ QUEUE_SIGNING_KEY: Variable[Secret | None] = Variable(
 BROADCAST_HZ = Variable(
     "BROADCAST_HZ",
     Decimal(0, 1000),
-    10.0,
+    100.0,
     "at most this many top-10 pushes a second, across all workers (the newest board always goes "
-    "out); `0` pushes every change at once",
+    "out; each web node pushes less often when `FAN_OUT_FRAMES_PER_SECOND` says so); `0` pushes "
+    "every change at once",
+)
+FAN_OUT_FRAMES_PER_SECOND = Variable(
+    "FAN_OUT_FRAMES_PER_SECOND",
+    Integer(100, 10_000_000),
+    20_000,
+    "top-10 frames a web node writes to its clients per second at most: with few clients it "
+    "pushes every board `BROADCAST_HZ` allows, with many it pushes the newest board less often "
+    "(20 clients: every change; 10,000: twice a second)",
 )
 WORKER_PREFETCH = Variable(
     "WORKER_PREFETCH",

@@ -66,7 +66,9 @@ def board_version(arguments: list[Any]) -> int | None:
 class FanOut:
     """This node's broadcasts, sent one after another in a task of their own."""
 
-    def __init__(self) -> None:
+    def __init__(self, frames_per_second: float = float("inf")) -> None:
+        self._frames_per_second = frames_per_second
+        self._next_at = 0.0  # loop time before which the next push waits
         self.direct: DirectWrites | None = None  # set at start-up when the internals check out
         self.messages: Counter[str] = Counter()  # messages sent to clients, by path
         self.errors: Counter[str] = Counter()  # fan-outs that raised, by path
@@ -118,22 +120,28 @@ class FanOut:
     async def _send_pending(self) -> None:
         loop = asyncio.get_running_loop()
         while self._pending:
+            if (wait := self._next_at - loop.time()) > 0:
+                await asyncio.sleep(wait)  # a board arriving meanwhile replaces the pending one
+                continue
             (namespace, event), (manager, data) = next(iter(self._pending.items()))
             del self._pending[(namespace, event)]
             started = loop.time()
+            clients = 0
             try:
-                await self._send(manager, namespace, event, data)
+                clients = await self._send(manager, namespace, event, data)
             except Exception:  # the next broadcast carries the whole state: keep sending
                 self.errors[SOCKETIO] += 1
                 log.exception("fan-out of %s through python-socketio's emit failed", event)
-            if self._pending:
-                # As long again before the next one: at most about half of this node's time
-                # goes to pushing, whatever the clients and the rate, and requests still get in.
-                await asyncio.sleep(loop.time() - started)
+            # The next push waits as long again (at most about half of this node's time goes to
+            # pushing, and requests still get in) and until the frame budget allows it: a node
+            # with many clients pushes the newest board less often, one with few every change.
+            took = loop.time() - started
+            self._next_at = loop.time() + max(took, clients / self._frames_per_second)
 
     async def _send(
         self, manager: ClientManager, namespace: str, event: str, data: list[Any]
-    ) -> None:
+    ) -> int:
+        """Send to every client of `namespace`; how many there were."""
         participants = list(manager.get_participants(namespace, None))
         if namespace == NAMESPACE:
             # Only clients still here keep a version (no await since the participants were read).
@@ -142,13 +150,14 @@ class FanOut:
         if self.direct is not None:
             try:
                 if await self.direct.send(self, namespace, event, data, participants):
-                    return
+                    return len(participants)
             except Exception:
                 self.errors[DIRECT] += 1
                 log.exception(
                     "direct fan-out of %s failed; sending it through python-socketio's emit", event
                 )
         await self._emit_one_by_one(manager, namespace, event, data, participants)
+        return len(participants)
 
     async def _emit_one_by_one(
         self,

@@ -110,7 +110,7 @@ def create_app(settings: Settings) -> web.Application:
     demo_token = issue_demo_token(settings)
     if demo_token is not None:
         app[DEMO_TOKEN] = demo_token
-    fan_out = FanOut()
+    fan_out = FanOut(settings.fan_out_frames_per_second)
     sio = socketio.AsyncServer(
         async_mode="aiohttp",
         client_manager=socketio_internals.client_manager(
