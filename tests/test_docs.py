@@ -41,6 +41,7 @@ def test_the_metrics_table_names_every_metric_and_only_those():
     metrics = WebMetrics(lambda: 0)
     metrics.count_dead_letters(lambda: 0)
     metrics.count_socket_messages(lambda: {})
+    metrics.watch_fan_out(lambda: True, lambda: {})
     registered = {
         family.name.removesuffix("_total")
         for family in metrics.registry.collect()
