@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 import redis.asyncio as redis
@@ -165,3 +166,36 @@ async def test_a_rebuild_lock_whose_time_ran_out_leaves_its_successors_lock_alon
         assert await client.get(lock_key) is None
     finally:
         await client.aclose()
+
+
+async def test_reservations_that_arrive_together_share_one_script_call(namespace: str):
+    client = redis.from_url(REDIS_URL)
+    store = RedisLeaderboardStore(client, f"{namespace}:")
+    try:
+        updates = [ScoreUpdate.new(f"p{n % 5}", "P", n + 1) for n in range(50)]
+        totals = await asyncio.gather(*(store.reserve(u, MAX_SAFE) for u in updates))
+    finally:
+        await client.aclose()
+    # Each user's answers are the running sums of their increments, in the order they came.
+    for user in {u.user_id for u in updates}:
+        increments = [u.increment for u in updates if u.user_id == user]
+        answers = [t for u, t in zip(updates, totals, strict=True) if u.user_id == user]
+        assert answers == list(itertools.accumulate(increments))
+    assert store._reservations.groups < len(updates), "fewer calls than updates under load"
+
+
+async def test_an_update_past_the_cap_is_refused_alone_in_its_group(namespace: str):
+    client = redis.from_url(REDIS_URL)
+    store = RedisLeaderboardStore(client, f"{namespace}:")
+    try:
+        results = await asyncio.gather(
+            store.reserve(ScoreUpdate.new("a", "A", 5), 10),
+            store.reserve(ScoreUpdate.new("a", "A", 9), 10),
+            store.reserve(ScoreUpdate.new("a", "A", 4), 10),
+            store.reserve(ScoreUpdate.new("b", "B", 7), 10),
+            return_exceptions=True,
+        )
+    finally:
+        await client.aclose()
+    assert results[0] == 5 and isinstance(results[1], ScoreOverflow)
+    assert results[2:] == [9, 7], "the refused +9 is not counted for the +4 after it"

@@ -22,6 +22,7 @@ from scoreboard.apply.store.rankings import (
     user_rank_around,
 )
 from scoreboard.errors import BoardOutOfSync, ScoreOverflow, UpdateRejected
+from scoreboard.group_commit import GroupCommit
 from scoreboard.models import TOP_N, Leaderboard, LeaderboardEntry, ScoreUpdate, UserStanding
 from scoreboard.redis_errors import redis_errors_as_unavailable
 
@@ -65,6 +66,9 @@ class RedisLeaderboardStore:
         # With a ledger, the board must have been rebuilt from it before anything is applied.
         self._ledger_backed = ledger_backed
         self._reserve = _load_script(client, "reserve.lua")
+        self._reservations: GroupCommit[tuple[ScoreUpdate, int], int] = GroupCommit(
+            self._reserve_group
+        )
         self._release = _load_script(client, "release.lua")
         self._apply = _load_script(client, "apply.lua", "publish_top.lua")
         self._remove = _load_script(client, "remove.lua", "publish_top.lua")
@@ -72,15 +76,21 @@ class RedisLeaderboardStore:
         self._user_rank = _load_script(client, "user_rank.lua", "read_rows.lua")
 
     async def reserve(self, update: ScoreUpdate, max_total: int) -> int:
-        keys = self._keys
-        async with redis_errors_as_unavailable():
-            total = await self._reserve(
-                keys=[keys.accepted, keys.members, keys.board],
-                args=[update.user_id, update.increment, max_total],
-            )
+        # Reservations arriving together share one script call (group commit).
+        total = await self._reservations.submit((update, max_total))
         if total < 0:
             raise ScoreOverflow()
-        return int(total)
+        return total
+
+    async def _reserve_group(self, group: Sequence[tuple[ScoreUpdate, int]]) -> list[int]:
+        keys = self._keys
+        # One cap per call: a group holds one deployment's updates, whose cap is the same.
+        args: list[str | int] = [min(cap for _, cap in group)]
+        for update, _ in group:
+            args += [update.user_id, update.increment]
+        async with redis_errors_as_unavailable():
+            totals = await self._reserve(keys=[keys.accepted, keys.members, keys.board], args=args)
+        return [int(total) for total in totals]
 
     async def release(self, update: ScoreUpdate) -> bool:
         async with redis_errors_as_unavailable():
