@@ -25,9 +25,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scoreboard.config import Settings
+from scoreboard.api.endpoints import ENDPOINTS, SOCKETIO_PATH
 from scoreboard.intake.auth import issue_token
-from scoreboard.web.app import SOCKETIO_PATH, create_app
 from tests.conftest import (
     DATABASE_URL,
     JWT_SECRET,
@@ -54,20 +53,8 @@ NO_PRACTICAL_LIMIT = "1000000/minute"
 TALLY: Counter[str] = Counter()
 
 
-def _routes() -> list[tuple[str, str]]:
-    """(method, path template) of every route the app serves but the Socket.IO transport."""
-    app = create_app(Settings.from_env({"JWT_SECRET": JWT_SECRET}))
-    found = {
-        (route.method, route.resource.canonical)
-        for route in app.router.routes()
-        if route.resource is not None
-        and route.method not in {"HEAD", "*"}
-        and not route.resource.canonical.startswith(f"/{SOCKETIO_PATH}")
-    }
-    return sorted(found)
-
-
-ROUTES = _routes()
+# Every declared endpoint (tests/test_api_declarations.py checks they are the app's routes).
+ROUTES = sorted((endpoint.method, endpoint.path) for endpoint in ENDPOINTS)
 
 
 @pytest.fixture(scope="module", autouse=True)

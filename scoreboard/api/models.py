@@ -27,16 +27,22 @@ USER_ID_RULE = (
     "(Latin with Cyrillic or Greek); docs/input-rules.md states the rule"
 )
 
-UserId = Annotated[
-    str,
-    msgspec.Meta(
-        min_length=1,
-        # The rule is checked by scoreboard.intake.identities (NFC first, then the length).
-        extra_json_schema={"maxLength": MAX_USER_ID_LENGTH, "pattern": USER_ID_PATTERN},
-        description=USER_ID_RULE,
-        title="UserId",
-    ),
-]
+
+def _user_id(description: str, title: str | None = None) -> Any:
+    """A user id as a declared type; scoreboard.intake.identities checks the rule (NFC first,
+    then the length), so the length limit is only written into the schema."""
+    return Annotated[
+        str,
+        msgspec.Meta(
+            min_length=1,
+            extra_json_schema={"maxLength": MAX_USER_ID_LENGTH, "pattern": USER_ID_PATTERN},
+            description=description,
+            title=title,
+        ),
+    ]
+
+
+UserId = _user_id(USER_ID_RULE, title="UserId")
 Score = Annotated[int, msgspec.Meta(ge=1, le=MAX_SAFE_INTEGER)]
 Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_SAFE_INTEGER)]
 Version = Annotated[
@@ -259,14 +265,7 @@ def score_update_request(max_increment: int) -> type[msgspec.Struct]:
             ),
         ),
     ]
-    user_id = Annotated[
-        str,
-        msgspec.Meta(
-            min_length=1,
-            extra_json_schema={"maxLength": MAX_USER_ID_LENGTH, "pattern": USER_ID_PATTERN},
-            description=f"{USER_ID_RULE}; must equal the token's `sub`",
-        ),
-    ]
+    user_id = _user_id(f"{USER_ID_RULE}; must equal the token's `sub`")
     return msgspec.defstruct(
         "ScoreUpdateRequest",
         [("user_id", user_id), ("score_increment", increment)],

@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable, Sequence
 from typing import Any, Protocol
 
 from scoreboard.push.broadcast import NAMESPACE
@@ -169,13 +169,17 @@ class FanOut:
     ) -> None:
         version = board_version(data)
         to = [sid for sid, _ in participants if not self.has_had(sid, version)]
-        results = await asyncio.gather(
-            *(manager.emit_to_client(sid, event, data, namespace) for sid in to),
-            return_exceptions=True,
-        )
+        sends = [manager.emit_to_client(sid, event, data, namespace) for sid in to]
+        await self.await_sends(sends, to, version, SOCKETIO)
+
+    async def await_sends(
+        self, sends: Sequence[Awaitable[Any]], sids: Sequence[str], version: int | None, path: str
+    ) -> None:
+        """Await one send per client; count those that went, raise for those that did not."""
+        results = await asyncio.gather(*sends, return_exceptions=True)
         failures = [result for result in results if isinstance(result, Exception)]
-        for sid, result in zip(to, results, strict=True):
+        for sid, result in zip(sids, results, strict=True):
             if not isinstance(result, BaseException):
-                self.delivered(sid, version, SOCKETIO)
+                self.delivered(sid, version, path)
         if failures:
-            raise ExceptionGroup(f"{len(failures)} of {len(to)} clients not sent to", failures)
+            raise ExceptionGroup(f"{len(failures)} of {len(sids)} sends by {path} failed", failures)

@@ -188,13 +188,7 @@ class DirectWrites:
             for send in waiting:
                 send.close()  # never started: those clients get the broadcast from the fallback
             raise
-        results = await asyncio.gather(*waiting, return_exceptions=True)
-        failures = [result for result in results if isinstance(result, Exception)]
-        for sid, result in zip(waiting_sids, results, strict=True):
-            if not isinstance(result, BaseException):
-                fan_out.delivered(sid, version, QUEUED)
-        if failures:
-            raise ExceptionGroup(f"{len(failures)} queued sends failed", failures)
+        await fan_out.await_sends(waiting, waiting_sids, version, QUEUED)
         return True
 
 
