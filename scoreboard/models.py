@@ -6,6 +6,7 @@ import functools
 import time
 import uuid
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -13,7 +14,9 @@ import orjson
 from scoreboard.errors import PoisonMessage
 from scoreboard.ops.request_ids import acceptable_request_id
 
-MESSAGE_FORMAT_VERSION = 1
+# Queue message formats: 1 carries one update (before group commit), 2 a group of them.
+SINGLE_UPDATE_FORMAT = 1
+GROUP_FORMAT = 2
 TOP_N = 10
 
 
@@ -42,10 +45,9 @@ class ScoreUpdate:
         )
 
     @functools.cached_property
-    def message(self) -> bytes:
-        """The queue message, encoded once; raises if the update cannot be encoded at all."""
-        message: dict[str, Any] = {
-            "v": MESSAGE_FORMAT_VERSION,
+    def entry(self) -> bytes:
+        """The update as one JSON object of a queue message, encoded once; raises if it cannot be."""
+        fields: dict[str, Any] = {
             "id": self.message_id,
             "userId": self.user_id,
             "username": self.username,
@@ -53,18 +55,19 @@ class ScoreUpdate:
             "acceptedAt": self.accepted_at,
         }
         if self.request_id is not None:
-            message["requestId"] = self.request_id
-        return orjson.dumps(message)
+            fields["requestId"] = self.request_id
+        return orjson.dumps(fields)
+
+    @property
+    def message(self) -> bytes:
+        """This update alone as a format-1 message: what versions before group commit published."""
+        return b'{"v":%d,%s' % (SINGLE_UPDATE_FORMAT, self.entry[1:])
 
     @classmethod
-    def from_message(cls, body: bytes) -> ScoreUpdate:
-        """Decode a queued message; raise PoisonMessage for anything malformed."""
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise PoisonMessage(f"not JSON: {exc}") from None
-        if not isinstance(data, dict) or data.get("v") != MESSAGE_FORMAT_VERSION:
-            raise PoisonMessage("not a score update message of a known version")
+    def from_entry(cls, data: object) -> ScoreUpdate:
+        """Decode one update's JSON object; raise PoisonMessage for anything malformed."""
+        if not isinstance(data, dict):
+            raise PoisonMessage("a score update must be a JSON object")
         message_id, user_id = data.get("id"), data.get("userId")
         username, increment = data.get("username"), data.get("increment")
         accepted_at = data.get("acceptedAt")
@@ -82,6 +85,49 @@ class ScoreUpdate:
         # Optional and only for tracing: a message without a usable one is still applied.
         request_id = acceptable_request_id(data.get("requestId"))
         return cls(message_id, user_id, username, increment, float(accepted_at), request_id)
+
+    @classmethod
+    def from_message(cls, body: bytes) -> ScoreUpdate:
+        """Decode a message of exactly one update, in either format; raise PoisonMessage else."""
+        entries = decode_message(body)
+        if len(entries) != 1:
+            raise PoisonMessage(f"a message of {len(entries)} updates where one was expected")
+        if isinstance(entries[0], PoisonMessage):
+            raise entries[0]
+        return entries[0]
+
+
+def encode_group(updates: Sequence[ScoreUpdate]) -> bytes:
+    """One queue message (format 2) carrying every update of a group, in order."""
+    return b'{"v":%d,"updates":[%s]}' % (
+        GROUP_FORMAT,
+        b",".join(update.entry for update in updates),
+    )
+
+
+def decode_message(body: bytes) -> list[ScoreUpdate | PoisonMessage]:
+    """Every update a queue message of either format carries, each decoded on its own.
+
+    Raises PoisonMessage when the message as a whole is unreadable; an entry that is malformed
+    comes back as its PoisonMessage, so its valid neighbours are still applied.
+    """
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise PoisonMessage(f"not JSON: {exc}") from None
+    version = data.get("v") if isinstance(data, dict) else None
+    if version == SINGLE_UPDATE_FORMAT:
+        return [_decoded(data)]
+    if version == GROUP_FORMAT and isinstance(data.get("updates"), list) and data["updates"]:
+        return [_decoded(entry) for entry in data["updates"]]
+    raise PoisonMessage("not a score update message of a known version")
+
+
+def _decoded(entry: object) -> ScoreUpdate | PoisonMessage:
+    try:
+        return ScoreUpdate.from_entry(entry)
+    except PoisonMessage as exc:
+        return exc
 
 
 @dataclass(frozen=True)
