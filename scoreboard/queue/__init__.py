@@ -17,6 +17,9 @@ class UpdatePublisher(Protocol):
         Higher `priority` updates (0 to MAX_PRIORITY) overtake a backlog of lower ones.
         """
 
+    async def publish_group(self, updates: Sequence[ScoreUpdate], priority: int = 0) -> None:
+        """As publish(), for several updates of one priority at the cost of one."""
+
 
 class Delivery(Protocol):
     """One update taken from the queue, to be acknowledged once applied."""

@@ -44,6 +44,10 @@ class InProcessQueue:
     async def publish(self, update: ScoreUpdate, priority: int = 0) -> None:
         self._queue.put_nowait((-priority, next(self._arrivals), update))
 
+    async def publish_group(self, updates: Sequence[ScoreUpdate], priority: int = 0) -> None:
+        for update in updates:
+            await self.publish(update, priority)
+
     async def batches(self) -> AsyncIterator[Sequence[InProcessDelivery]]:
         while True:
             first = (await self._queue.get())[2]

@@ -13,7 +13,7 @@ import aiormq.exceptions
 
 from scoreboard.config import MAX_PRIORITY
 from scoreboard.errors import PoisonMessage, QueueUnavailable
-from scoreboard.models import ScoreUpdate
+from scoreboard.models import ScoreUpdate, encode_group
 from scoreboard.queue import Delivery
 from scoreboard.queue.signing import SIGNATURE_HEADER, MessageSigner
 
@@ -107,12 +107,16 @@ class RabbitPublisher:
         self._connection, self._channel = connection, channel
 
     async def publish(self, update: ScoreUpdate, priority: int = 0) -> None:
-        body = update.message
+        await self.publish_group([update], priority)
+
+    async def publish_group(self, updates: Sequence[ScoreUpdate], priority: int = 0) -> None:
+        """One persistent message for the whole group, signed and confirmed once."""
+        body = encode_group(updates)
         message = aio_pika.Message(
             body,
             content_type="application/json",
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            message_id=update.message_id,
+            message_id=updates[0].message_id,
             priority=priority,
             headers={SIGNATURE_HEADER: self._signer.sign(body)} if self._signer else None,
         )
@@ -126,7 +130,7 @@ class RabbitPublisher:
                     message, routing_key=self._queue_name, mandatory=True
                 )
         except BROKER_FAILURES as exc:
-            log.warning("publish of %s failed: %r", update.message_id, exc)
+            log.warning("publish of %d updates failed: %r", len(updates), exc)
             raise QueueUnavailable() from exc
 
     async def close(self) -> None:
