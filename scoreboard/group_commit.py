@@ -16,18 +16,24 @@ Result = TypeVar("Result")
 
 
 class GroupCommit(Generic[Item, Result]):
-    """Calls `commit` with every item that waits; each caller gets its own item's result."""
+    """Calls `commit` with every item that waits; each caller gets its own item's result.
+
+    `commit` returns one result per item, in order; an exception in place of a result is
+    raised to that item's caller alone, an exception `commit` raises to every caller of the group.
+    """
 
     def __init__(
         self,
-        commit: Callable[[Sequence[Item]], Awaitable[Sequence[Result]]],
+        commit: Callable[[Sequence[Item]], Awaitable[Sequence[Result | BaseException]]],
         max_group: int = 512,
+        observe_size: Callable[[int], None] | None = None,
     ) -> None:
         self._commit = commit
         self._max_group = max_group
+        self._observe_size = observe_size
         self._waiting: list[tuple[Item, asyncio.Future[Result]]] = []
         self._sending: asyncio.Task[None] | None = None
-        self.groups = 0  # calls made, for tests and metrics
+        self.groups = 0  # calls made, for tests
 
     async def submit(self, item: Item) -> Result:
         """`item`'s result once its group is committed; the group's exception if it failed."""
@@ -42,6 +48,8 @@ class GroupCommit(Generic[Item, Result]):
             group = self._waiting[: self._max_group]
             del self._waiting[: self._max_group]
             self.groups += 1
+            if self._observe_size is not None:
+                self._observe_size(len(group))
             try:
                 results = await self._commit([item for item, _ in group])
             except Exception as failure:  # every caller of the group learns it
@@ -50,5 +58,9 @@ class GroupCommit(Generic[Item, Result]):
                         result.set_exception(failure)
                 continue
             for (_, result), value in zip(group, results, strict=True):
-                if not result.done():
+                if result.done():
+                    continue
+                if isinstance(value, BaseException):
+                    result.set_exception(value)
+                else:
                     result.set_result(value)

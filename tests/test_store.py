@@ -10,7 +10,8 @@ import redis.asyncio as redis
 
 from scoreboard.apply.store import LeaderboardStore
 from scoreboard.apply.store.redis_store import RedisLeaderboardStore
-from scoreboard.errors import ScoreOverflow
+from scoreboard.errors import RateLimited, ScoreOverflow
+from scoreboard.intake.rate_limit import rate_window
 from scoreboard.models import Leaderboard, ScoreUpdate
 from tests.conftest import REDIS_URL
 
@@ -181,7 +182,7 @@ async def test_reservations_that_arrive_together_share_one_script_call(namespace
         increments = [u.increment for u in updates if u.user_id == user]
         answers = [t for u, t in zip(updates, totals, strict=True) if u.user_id == user]
         assert answers == list(itertools.accumulate(increments))
-    assert store._reservations.groups < len(updates), "fewer calls than updates under load"
+    assert store._admissions.groups < len(updates), "fewer calls than updates under load"
 
 
 async def test_an_update_past_the_cap_is_refused_alone_in_its_group(namespace: str):
@@ -199,3 +200,36 @@ async def test_an_update_past_the_cap_is_refused_alone_in_its_group(namespace: s
         await client.aclose()
     assert results[0] == 5 and isinstance(results[1], ScoreOverflow)
     assert results[2:] == [9, 7], "the refused +9 is not counted for the +4 after it"
+
+
+async def test_the_rate_limit_is_counted_with_the_reservation(store: LeaderboardStore):
+    limit = rate_window("3/minute")
+    updates = [ScoreUpdate.new("rita", "Rita", 1) for _ in range(5)]
+    outcomes = await asyncio.gather(
+        *(store.reserve(u, MAX_SAFE, limit) for u in updates), return_exceptions=True
+    )
+    assert outcomes[:3] == [1, 2, 3], "the first three in arrival order, nothing else counted"
+    assert all(isinstance(o, RateLimited) for o in outcomes[3:])
+    assert all(0 < o.retry_after <= 60 for o in outcomes[3:] if isinstance(o, RateLimited))
+    # Someone else's window is their own, and a refused request counts in its user's window.
+    await store.count_refused("sam", rate_window("1/minute"))
+    with pytest.raises(RateLimited):
+        await store.reserve(ScoreUpdate.new("sam", "Sam", 1), MAX_SAFE, rate_window("1/minute"))
+    assert await store.reserve(ScoreUpdate.new("tom", "Tom", 4), MAX_SAFE, limit) == 4
+
+
+async def test_a_moving_window_lets_requests_in_again_once_it_has_passed(namespace: str):
+    client = redis.from_url(REDIS_URL)
+    store = RedisLeaderboardStore(client, f"{namespace}:")
+    limit = rate_window("2/second")
+    try:
+        assert await store.reserve(ScoreUpdate.new("ivy", "Ivy", 1), MAX_SAFE, limit) == 1
+        assert await store.reserve(ScoreUpdate.new("ivy", "Ivy", 1), MAX_SAFE, limit) == 2
+        with pytest.raises(RateLimited):
+            await store.reserve(ScoreUpdate.new("ivy", "Ivy", 1), MAX_SAFE, limit)
+        await asyncio.sleep(1.05)
+        assert await store.reserve(ScoreUpdate.new("ivy", "Ivy", 1), MAX_SAFE, limit) == 3
+        # The window's list expires with the window: nothing stays behind for an idle user.
+        assert 0 < await client.pttl(f"{namespace}:rate:score-update:ivy") <= 1000
+    finally:
+        await client.aclose()

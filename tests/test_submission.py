@@ -20,12 +20,12 @@ class FirstPublishFails:
         self.published: list[ScoreUpdate] = []
         self.failed = False
 
-    async def publish(self, update: ScoreUpdate, priority: int = 0) -> None:
+    async def publish_group(self, updates: list[ScoreUpdate], priority: int = 0) -> None:
         if not self.failed:
             self.failed = True
             await asyncio.sleep(0.05)
             raise QueueUnavailable()
-        self.published.append(update)
+        self.published.extend(updates)
 
 
 async def test_a_concurrent_answer_does_not_count_an_update_that_failed():
@@ -40,15 +40,51 @@ async def test_a_concurrent_answer_does_not_count_an_update_that_failed():
     assert [u.increment for u in queue.published] == [1]
 
 
-async def test_other_users_are_not_held_up():
+async def test_an_update_arriving_during_a_failing_publish_goes_in_the_next_message():
     store, queue = MemoryLeaderboardStore(), FirstPublishFails()
     submission = ScoreSubmission(store, queue, MemoryIdempotencyRecords())
     failing = asyncio.create_task(submission.submit(ScoreUpdate.new("alice", "Alice", 5)))
     await asyncio.sleep(0.01)
-    accepted = await asyncio.wait_for(submission.submit(ScoreUpdate.new("bob", "Bob", 2)), 0.04)
+    accepted = await submission.submit(ScoreUpdate.new("bob", "Bob", 2))
     assert accepted.new_score == 2
     with pytest.raises(QueueUnavailable):
         await failing
+    assert [u.user_id for u in queue.published] == ["bob"]
+
+
+class RecordsMessages:
+    """A queue that keeps each published message (a group of updates and its priority)."""
+
+    def __init__(self, confirm_seconds: float = 0.005) -> None:
+        self.messages: list[tuple[int, list[ScoreUpdate]]] = []
+        self.confirm_seconds = confirm_seconds
+
+    async def publish_group(self, updates: list[ScoreUpdate], priority: int = 0) -> None:
+        await asyncio.sleep(self.confirm_seconds)  # the broker's confirm takes a moment
+        self.messages.append((priority, list(updates)))
+
+
+async def test_concurrent_updates_share_messages_that_never_mix_priorities():
+    store, queue = MemoryLeaderboardStore(), RecordsMessages()
+    submission = ScoreSubmission(store, queue, MemoryIdempotencyRecords())
+    updates = [ScoreUpdate.new(f"user-{n}", f"User {n}", n + 1) for n in range(60)]
+    answers = await asyncio.gather(
+        *(submission.submit(update, priority=n % 3) for n, update in enumerate(updates))
+    )
+    assert [a.new_score for a in answers] == [u.increment for u in updates]
+    published = [u for _, group in queue.messages for u in group]
+    assert sorted(u.message_id for u in published) == sorted(u.message_id for u in updates)
+    assert len(queue.messages) < len(updates) / 5, "one message carries many updates"
+    for priority, group in queue.messages:
+        assert {updates.index(u) % 3 for u in group} == {priority}
+
+
+async def test_a_lone_update_is_published_at_once():
+    store, queue = MemoryLeaderboardStore(), RecordsMessages(confirm_seconds=0)
+    submission = ScoreSubmission(store, queue, MemoryIdempotencyRecords())
+    answer = await asyncio.wait_for(submission.submit(ScoreUpdate.new("solo", "Solo", 3)), 0.5)
+    assert answer.new_score == 3
+    assert [[u.user_id for u in group] for _, group in queue.messages] == [["solo"]]
 
 
 class PublishRaises:
@@ -58,11 +94,11 @@ class PublishRaises:
         self.failure = failure
         self.published: list[ScoreUpdate] = []
 
-    async def publish(self, update: ScoreUpdate, priority: int = 0) -> None:
+    async def publish_group(self, updates: list[ScoreUpdate], priority: int = 0) -> None:
         if self.failure is not None:
             failure, self.failure = self.failure, None
             raise failure
-        self.published.append(update)
+        self.published.extend(updates)
 
 
 @pytest.mark.parametrize("failure", [TypeError("not serialisable"), asyncio.CancelledError()])

@@ -91,8 +91,10 @@ async def test_an_override_reaches_every_node_within_seconds(aiohttp_client, env
     saved = await node_a.put("/api/admin/rate-limits", json={"free": "1/minute"}, headers=ADMIN)
     assert saved.status == 200
     await asyncio.sleep(REFRESH_SECONDS + 0.2)
-    statuses = [await post(node_b, "fay", tier="free") for _ in range(2)]
+    statuses = [await post(node_b, "gus", tier="free") for _ in range(2)]
     assert statuses == [200, 429]
+    # The window counts what a user already did: fay posted within the minute before.
+    assert await post(node_b, "fay", tier="free") == 429
     listed = await node_b.get("/api/admin/rate-limits", headers=ADMIN)
     body = await listed.json()
     assert body["overrides"] == {"free": "1/minute"}

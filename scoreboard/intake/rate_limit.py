@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import math
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import limits
@@ -28,6 +29,21 @@ def rate_limit_storage(client: redis.Redis | None, redis_url: str, key_prefix: s
         key_prefix=f"{key_prefix}ratelimit",
         **options,
     )
+
+
+@dataclass(frozen=True)
+class RateWindow:
+    """A moving-window limit ('100/minute') as the reservation script counts it."""
+
+    text: str
+    amount: int
+    milliseconds: int
+
+
+@functools.lru_cache(maxsize=64)
+def rate_window(limit: str) -> RateWindow:
+    item = limits.parse(limit)
+    return RateWindow(limit, item.amount, item.get_expiry() * 1000)
 
 
 class UserRateLimiter:

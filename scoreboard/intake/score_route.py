@@ -5,8 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from scoreboard.api.models import ScoreUpdateAccepted
-from scoreboard.errors import Forbidden
+from scoreboard.errors import ApiError, Forbidden
 from scoreboard.intake.idempotency import IdempotentRequest
+from scoreboard.intake.rate_limit import rate_window
 from scoreboard.intake.request_body import read_body
 from scoreboard.intake.validation import parse_score_update
 from scoreboard.models import ScoreUpdate
@@ -15,7 +16,6 @@ from scoreboard.web import responses
 from scoreboard.web.keys import (
     IN_FLIGHT,
     RATE_POLICY,
-    SCORE_RATE_LIMITER,
     SETTINGS,
     SUBMISSION,
     VERIFIER,
@@ -32,11 +32,16 @@ async def post_score_update(request: web.Request) -> web.Response:
 async def _queue_update(request: web.Request) -> web.Response:
     app = request.app
     identity = await app[VERIFIER].authenticate_header(request.headers.get("Authorization"))
-    limit = await app[RATE_POLICY].limit_for(identity.tier)
-    await app[SCORE_RATE_LIMITER].check(identity.subject, limit)
-    body = parse_score_update(await read_body(request), app[SETTINGS].max_score_increment)
-    if body.user_id != identity.subject:
-        raise Forbidden("A user can only update their own score")
+    limit = rate_window(await app[RATE_POLICY].limit_for(identity.tier))
+    try:
+        body = parse_score_update(await read_body(request), app[SETTINGS].max_score_increment)
+        if body.user_id != identity.subject:
+            raise Forbidden("A user can only update their own score")
+    except ApiError:
+        # A refused request costs as much as an accepted one, so it counts against the limit
+        # too; over the limit, the answer is 429 whatever else is wrong with it.
+        await app[SUBMISSION].count_refused(identity.subject, limit)
+        raise
 
     key = request.headers.get("Idempotency-Key")
     idempotent = (
@@ -48,7 +53,8 @@ async def _queue_update(request: web.Request) -> web.Response:
         body.user_id, identity.username, body.score_increment, request_id=current_request_id()
     )
     priority = app[SETTINGS].priority_of(identity.tier)
-    accepted = await app[SUBMISSION].submit(update, idempotent, priority)
+    # The rate limit is counted in the same Redis script call that reserves the newScore.
+    accepted = await app[SUBMISSION].submit(update, idempotent, priority, limit)
     return responses.answer(
         ScoreUpdateAccepted(message="Score update queued", new_score=accepted.new_score),
         headers={"Idempotent-Replayed": "true"} if accepted.replayed else None,

@@ -1,17 +1,23 @@
-"""Accepting a score update: reserve its newScore, queue it, and settle a failed publish."""
+"""Accepting a score update: reserve its newScore, queue it, and settle a failed publish.
+
+Both steps are group commits: the reservations that wait go to Redis in one script call, the
+updates that wait go to the broker in one message per priority, confirmed once.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from scoreboard.apply.store import LeaderboardStore
 from scoreboard.config import MAX_SAFE_INTEGER
 from scoreboard.errors import QueueUnavailable, StoreUnavailable
+from scoreboard.group_commit import GroupCommit
 from scoreboard.intake.idempotency import IdempotencyRecords, IdempotentRequest
+from scoreboard.intake.rate_limit import RateWindow
 from scoreboard.models import ScoreUpdate
 from scoreboard.ops.metrics import Metrics
 from scoreboard.queue import UpdatePublisher
@@ -42,21 +48,32 @@ class ScoreSubmission:
         self._records = records
         self._metrics = metrics
         self._one_per_user = _PerUserLocks()
+        self._publishes: GroupCommit[tuple[ScoreUpdate, int], None] = GroupCommit(
+            self._publish_group,
+            observe_size=None if metrics is None else metrics.group_size.labels("publish").observe,
+        )
 
     async def submit(
         self,
         update: ScoreUpdate,
         idempotent: IdempotentRequest | None = None,
         priority: int = 0,
+        limit: RateWindow | None = None,
     ) -> Accepted:
-        """Queue `update` durably and return the score it leads to, at most once per key."""
+        """Queue `update` durably and return the score it leads to, at most once per key.
+
+        With a `limit`, the request counts against its user's rate limit (RateLimited when over
+        it), a replayed answer too.
+        """
         if idempotent is None:
-            return Accepted(await self._queue(update, priority))
+            return Accepted(await self._queue(update, priority, limit))
         first_answer = await self._records.claim(idempotent)
         if first_answer is not None:
+            if limit is not None:
+                await self._store.count_refused(update.user_id, limit)
             return Accepted(first_answer, replayed=True)
         try:
-            new_score = await self._queue(update, priority)
+            new_score = await self._queue(update, priority, limit)
         except BaseException:
             await self._records.abandon(idempotent)
             raise
@@ -67,15 +84,19 @@ class ScoreSubmission:
             log.warning("could not record the answer for an Idempotency-Key of %s", update.user_id)
         return Accepted(new_score)
 
-    async def _queue(self, update: ScoreUpdate, priority: int) -> int:
+    async def count_refused(self, user_id: str, limit: RateWindow) -> None:
+        """Count a request refused for its content; RateLimited when the user is over `limit`."""
+        await self._store.count_refused(user_id, limit)
+
+    async def _queue(self, update: ScoreUpdate, priority: int, limit: RateWindow | None) -> int:
         # Encoded before anything is reserved: what cannot be queued leaves no trace.
-        update.message  # noqa: B018
+        update.entry  # noqa: B018
         # One update per user in flight on this node: should its publish fail and be cancelled,
         # no later answer for that user has counted it in its newScore.
         async with self._one_per_user.hold(update.user_id):
-            new_score = await self._store.reserve(update, MAX_SAFE_INTEGER)
+            new_score = await self._store.reserve(update, MAX_SAFE_INTEGER, limit)
             try:
-                await self._publisher.publish(update, priority)
+                await self._publishes.submit((update, priority))
             except BaseException as failure:
                 # Whatever failed, the broker may or may not hold the message: release() settles
                 # it, and when a worker applied it already the update stands with its answer.
@@ -87,6 +108,20 @@ class ScoreSubmission:
         if self._metrics is not None:
             self._metrics.updates_accepted.inc()
         return new_score
+
+    async def _publish_group(
+        self, group: Sequence[tuple[ScoreUpdate, int]]
+    ) -> list[BaseException | None]:
+        """One message per priority present (a message never mixes tiers), sent together."""
+        by_priority: dict[int, list[ScoreUpdate]] = {}
+        for update, priority in group:
+            by_priority.setdefault(priority, []).append(update)
+        outcomes = await asyncio.gather(
+            *(self._publisher.publish_group(updates, p) for p, updates in by_priority.items()),
+            return_exceptions=True,
+        )
+        failed = dict(zip(by_priority, outcomes, strict=True))
+        return [failed[priority] for _, priority in group]
 
 
 class _PerUserLocks:

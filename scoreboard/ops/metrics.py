@@ -33,6 +33,7 @@ UNMATCHED_ROUTE = "unmatched"
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # From "applied at once" to "the queue backed up for minutes".
 LAG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+GROUP_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
 # A *_created series per counter doubles the series count for a timestamp no panel uses.
 disable_created_metrics()
@@ -90,6 +91,14 @@ class Metrics:
             buckets=LAG_BUCKETS,
             registry=registry,
         )
+        self.group_size = Histogram(
+            "scoreboard_group_size",
+            "Updates carried per group: per reservation script call and per published message"
+            " (web), per applied batch (worker)",
+            ["stage"],
+            buckets=GROUP_BUCKETS,
+            registry=registry,
+        )
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
         GCCollector(registry=registry)
@@ -106,6 +115,7 @@ class Metrics:
         """Count applied updates and how long each waited since it was accepted."""
         now = time.time()
         self.updates_applied.inc(len(updates))
+        self.group_size.labels("apply").observe(len(updates))
         for update in updates:
             self.update_apply_lag.observe(_since(update.accepted_at, now))
 

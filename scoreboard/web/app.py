@@ -51,7 +51,6 @@ from scoreboard.web.keys import (
     RATE_POLICY,
     READ_RATE_LIMITER,
     REDIS,
-    SCORE_RATE_LIMITER,
     SETTINGS,
     SOCKETIO,
     STORE,
@@ -91,11 +90,6 @@ def create_app(settings: Settings) -> web.Application:
     app.on_response_prepare.append(hide_server_software)
     app[VERIFIER] = TokenVerifier.from_settings(settings)
     client = redis_client(settings.redis_url, settings) if settings.redis_url is not None else None
-    app[SCORE_RATE_LIMITER] = UserRateLimiter(
-        rate_limit_storage(client, settings.redis_url or "", settings.redis_key_prefix),
-        settings.rate_limit,
-        scope="score-update",
-    )
     overrides = (
         MemoryOverrideStore()
         if client is None
@@ -132,7 +126,11 @@ def create_app(settings: Settings) -> web.Application:
 
     if client is not None:
         app[REDIS] = client
-        app[STORE] = RedisLeaderboardStore(client, settings.redis_key_prefix)
+        app[STORE] = RedisLeaderboardStore(
+            client,
+            settings.redis_key_prefix,
+            observe_group=app[METRICS].group_size.labels("reserve").observe,
+        )
         app.cleanup_ctx.append(partial(_redis_and_rabbitmq, client))
         if settings.keeps_ledger:
             app.cleanup_ctx.append(_ledger)

@@ -30,7 +30,6 @@ PUBLISHER = web.AppKey("publisher", UpdatePublisher)
 SUBMISSION = web.AppKey("submission", ScoreSubmission)
 RATE_POLICY = web.AppKey("rate_policy", RatePolicy)
 LEDGER = web.AppKey("ledger", PostgresLedger)  # only with DATABASE_URL
-SCORE_RATE_LIMITER = web.AppKey("score_rate_limiter", UserRateLimiter)
 READ_RATE_LIMITER = web.AppKey("read_rate_limiter", UserRateLimiter)
 # Set only in the single-process mode with a generated JWT_SECRET.
 DEMO_TOKEN = web.AppKey("demo_token", str)

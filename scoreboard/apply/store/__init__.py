@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from scoreboard.apply.store.rankings import BoardPage, UserRank
+from scoreboard.intake.rate_limit import RateWindow
 from scoreboard.models import Leaderboard, ScoreUpdate
 
 # How long a message id is remembered to drop a redelivery or honour a cancellation.
@@ -15,11 +16,18 @@ DEDUPLICATION_TTL_SECONDS = 24 * 60 * 60
 class LeaderboardStore(Protocol):
     """Scores, usernames and the published top 10, shared by every process of a deployment."""
 
-    async def reserve(self, update: ScoreUpdate, max_total: int) -> int:
+    async def reserve(
+        self, update: ScoreUpdate, max_total: int, limit: RateWindow | None = None
+    ) -> int:
         """Count `update` as accepted and return the user's score once it is applied.
 
-        Raises ScoreOverflow when that score would pass `max_total`.
+        With a `limit`, the update first counts as one of its user's requests; RateLimited
+        when the user is over it. Raises ScoreOverflow when the score would pass `max_total`.
+        Neither refusal counts as accepted.
         """
+
+    async def count_refused(self, user_id: str, limit: RateWindow) -> None:
+        """Count a request refused for its content against `limit`; RateLimited when over it."""
 
     async def release(self, update: ScoreUpdate) -> bool:
         """Undo a reservation whose message may not have been queued.

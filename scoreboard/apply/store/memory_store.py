@@ -7,6 +7,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 
+from limits.aio.storage import MemoryStorage
 from sortedcontainers import SortedList
 
 from scoreboard.apply.store import DEDUPLICATION_TTL_SECONDS
@@ -18,6 +19,8 @@ from scoreboard.apply.store.rankings import (
     user_rank_around,
 )
 from scoreboard.errors import ScoreOverflow
+from scoreboard.intake.rate_limit import RateWindow, UserRateLimiter
+from scoreboard.intake.rate_policy import RATE_LIMIT_EXAMPLE
 from scoreboard.models import TOP_N, Leaderboard, LeaderboardEntry, ScoreUpdate
 
 # (-score, seq, userId): ascending order is highest score first, then who reached it first.
@@ -35,13 +38,21 @@ class MemoryLeaderboardStore:
         self._seq = itertools.count(1)
         self._seen_messages: OrderedDict[str, float] = OrderedDict()
         self._published = Leaderboard(version=0, top=())
+        self._requests = UserRateLimiter(MemoryStorage(), RATE_LIMIT_EXAMPLE, "score-update")
 
-    async def reserve(self, update: ScoreUpdate, max_total: int) -> int:
+    async def reserve(
+        self, update: ScoreUpdate, max_total: int, limit: RateWindow | None = None
+    ) -> int:
+        if limit is not None:
+            await self._requests.check(update.user_id, limit.text)
         total = self._accepted.get(update.user_id, self._score(update.user_id)) + update.increment
         if total > max_total:
             raise ScoreOverflow()
         self._accepted[update.user_id] = total
         return total
+
+    async def count_refused(self, user_id: str, limit: RateWindow) -> None:
+        await self._requests.check(user_id, limit.text)
 
     async def release(self, update: ScoreUpdate) -> bool:
         if not self._remember(update.message_id):

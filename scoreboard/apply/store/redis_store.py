@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator, Sequence
+import math
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any, TypeVar
 
@@ -21,8 +23,15 @@ from scoreboard.apply.store.rankings import (
     ranked,
     user_rank_around,
 )
-from scoreboard.errors import BoardOutOfSync, ScoreOverflow, UpdateRejected
+from scoreboard.errors import (
+    ApiError,
+    BoardOutOfSync,
+    RateLimited,
+    ScoreOverflow,
+    UpdateRejected,
+)
 from scoreboard.group_commit import GroupCommit
+from scoreboard.intake.rate_limit import RateWindow
 from scoreboard.models import TOP_N, Leaderboard, LeaderboardEntry, ScoreUpdate, UserStanding
 from scoreboard.redis_errors import redis_errors_as_unavailable
 
@@ -60,14 +69,21 @@ def _decode_rows(flat: Sequence[bytes], first_rank: int) -> tuple[RankedEntry, .
 class RedisLeaderboardStore:
     """LeaderboardStore on Redis, every key under `prefix` so deployments can share a server."""
 
-    def __init__(self, client: redis.Redis, prefix: str, *, ledger_backed: bool = False) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        prefix: str,
+        *,
+        ledger_backed: bool = False,
+        observe_group: Callable[[int], None] | None = None,
+    ) -> None:
         self._client = client
         self._keys = _Keys(prefix)
         # With a ledger, the board must have been rebuilt from it before anything is applied.
         self._ledger_backed = ledger_backed
         self._reserve = _load_script(client, "reserve.lua")
-        self._reservations: GroupCommit[tuple[ScoreUpdate, int], int] = GroupCommit(
-            self._reserve_group
+        self._admissions: GroupCommit[_Admission, int] = GroupCommit(
+            self._admit_group, observe_size=observe_group
         )
         self._release = _load_script(client, "release.lua")
         self._apply = _load_script(client, "apply.lua", "publish_top.lua")
@@ -75,22 +91,32 @@ class RedisLeaderboardStore:
         self._board_page = _load_script(client, "board_page.lua", "read_rows.lua")
         self._user_rank = _load_script(client, "user_rank.lua", "read_rows.lua")
 
-    async def reserve(self, update: ScoreUpdate, max_total: int) -> int:
-        # Reservations arriving together share one script call (group commit).
-        total = await self._reservations.submit((update, max_total))
-        if total < 0:
-            raise ScoreOverflow()
-        return total
+    async def reserve(
+        self, update: ScoreUpdate, max_total: int, limit: RateWindow | None = None
+    ) -> int:
+        # Admissions arriving together share one script call (group commit).
+        return await self._admissions.submit(
+            _Admission(update.user_id, update.increment, max_total, limit)
+        )
 
-    async def _reserve_group(self, group: Sequence[tuple[ScoreUpdate, int]]) -> list[int]:
+    async def count_refused(self, user_id: str, limit: RateWindow) -> None:
+        await self._admissions.submit(_Admission(user_id, 0, 0, limit))
+
+    async def _admit_group(self, group: Sequence[_Admission]) -> list[int | ApiError]:
         keys = self._keys
         # One cap per call: a group holds one deployment's updates, whose cap is the same.
-        args: list[str | int] = [min(cap for _, cap in group)]
-        for update, _ in group:
-            args += [update.user_id, update.increment]
+        caps = [a.max_total for a in group if a.increment]
+        args: list[str | int] = [min(caps, default=0), keys.rate_window]
+        for admission in group:
+            limit = admission.limit
+            args += [admission.user_id, admission.increment]
+            args += ["", 0] if limit is None else [limit.amount, limit.milliseconds]
         async with redis_errors_as_unavailable():
-            totals = await self._reserve(keys=[keys.accepted, keys.members, keys.board], args=args)
-        return [int(total) for total in totals]
+            reply = await self._reserve(keys=[keys.accepted, keys.members, keys.board], args=args)
+        return [
+            _admitted(int(code), int(value))
+            for code, value in zip(reply[::2], reply[1::2], strict=True)
+        ]
 
     async def release(self, update: ScoreUpdate) -> bool:
         async with redis_errors_as_unavailable():
@@ -254,6 +280,25 @@ class RedisLeaderboardStore:
         return decode_top(encoded, version)
 
 
+@dataclass(frozen=True)
+class _Admission:
+    """One update (or, with increment 0, one refused request) waiting for its group's script."""
+
+    user_id: str
+    increment: int
+    max_total: int
+    limit: RateWindow | None
+
+
+def _admitted(code: int, value: int) -> int | ApiError:
+    """An admission's new total, or the refusal reserve.lua answered with."""
+    if code == 0:
+        return value
+    if code == 1:
+        return ScoreOverflow()
+    return RateLimited(retry_after=max(1, math.ceil(value / 1000)))
+
+
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -277,6 +322,7 @@ class _Keys:
         self.synced = f"{prefix}ledger-synced"
         self.rebuild_lock = f"{prefix}rebuild-lock"
         self._dedup_prefix = f"{prefix}msg:"
+        self.rate_window = f"{prefix}rate:score-update:"
 
     def for_apply(self) -> list[str]:
         return [self.board, self.members, self.names, self.seq, self.version, self.top, self.synced]
