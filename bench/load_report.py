@@ -163,10 +163,8 @@ def _delivery(outcome: RunOutcome) -> dict[str, Any]:
     return {
         "freshness_ms": {**_without_max(milliseconds(first, (50, 99))), "samples": len(first)},
         "freshness_unseen": unseen,
-        "freshness_all_clients_ms": {
-            **_without_max(milliseconds(everyone, (50, 99))),
-            "samples": len(everyone),
-        },
+        # With max: "every client saw every update within 1 s" is a statement about the worst.
+        "freshness_all_clients_ms": {**milliseconds(everyone, (50, 99)), "samples": len(everyone)},
         "messages_per_second": round(events / outcome.duration, 1),
         "messages": events,
         "final_version": final_version,
@@ -231,7 +229,8 @@ def summary(f: Mapping[str, Any]) -> list[str]:
         f"p99 {latency['p99']} ms, max {latency['max']} ms (sent late by p99 {lag['p99']} ms)",
         f"freshness (200 -> first client sees newScore): p50 {fresh['p50']} ms, "
         f"p99 {fresh['p99']} ms over {fresh['samples']} updates ({f['freshness_unseen']} unseen); "
-        f"-> every client: p50 {everyone['p50']} ms, p99 {everyone['p99']} ms",
+        f"-> every client: p50 {everyone['p50']} ms, p99 {everyone['p99']} ms, "
+        f"max {everyone['max']} ms",
         f"delivered {f['messages']} leaderboardUpdate events ({f['messages_per_second']:g}/s); "
         f"{f['clients_current']} clients hold the final version {f['final_version']}; "
         f"{f['version_regressions']} out-of-order, {f['client_disconnects']} disconnects",

@@ -73,6 +73,9 @@ def test_load_tool_reports_exact_scores_latency_and_freshness(tmp_path, env):
     assert figures["exact_checked_users"] == 5
     assert figures["clients_connected"] == 20
     assert figures["freshness_ms"]["samples"] > 0
+    everyone = figures["freshness_all_clients_ms"]
+    assert everyone["samples"] > 0
+    assert 0 <= everyone["p50"] <= everyone["p99"] <= everyone["max"]
     assert figures["messages_per_second"] > 0
     latency = figures["post_latency_ms"]
     assert 0 <= latency["p50"] <= latency["p90"] <= latency["p99"] <= latency["max"]
