@@ -5,8 +5,8 @@ from __future__ import annotations
 import functools
 import time
 import uuid
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -46,7 +46,7 @@ class ScoreUpdate:
 
     @functools.cached_property
     def entry(self) -> bytes:
-        """The update as one JSON object of a queue message, encoded once; raises if it cannot be."""
+        """The update as one JSON object of a queue message, encoded once; raises if it cannot."""
         fields: dict[str, Any] = {
             "id": self.message_id,
             "userId": self.user_id,
