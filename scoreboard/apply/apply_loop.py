@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from scoreboard.apply.ledger.postgres import PostgresLedger
@@ -61,11 +61,15 @@ async def apply_batches(
     metrics: Metrics | None = None,
 ) -> None:
     """Run until the consumer stops; acknowledge an update only once recorded and applied."""
-    applier = _BatchApplier(store, broadcaster, stats, consumer.acknowledge, ledgered, metrics)
-    async for batch in consumer.batches():
+    applier = _BatchApplier(store, broadcaster, stats, ledgered, metrics)
+    async for taken in consumer.batches():
+        batch = taken
         if redeliveries is not None:
-            batch = await _set_aside_repeat_offenders(batch, redeliveries, stats)
+            batch = await _set_aside_repeat_offenders(taken, redeliveries, stats)
         board = await applier.apply(batch)
+        # Once, at the end: a message can carry updates of both kinds, applied and dead-lettered,
+        # and must not be settled before the last of them is.
+        await consumer.acknowledge(taken)
         stats.batches += 1
         stats.last_batch_at = time.time()
         if board is not None:
@@ -80,11 +84,9 @@ class _BatchApplier:
         store: LeaderboardStore,
         broadcaster: TopTenPusher,
         stats: ApplyStats,
-        acknowledge: Callable[[Sequence[Delivery]], Awaitable[None]],
         ledgered: Ledgered | None,
         metrics: Metrics | None = None,
     ) -> None:
-        self._acknowledge = acknowledge
         self._store = store
         self._broadcaster = broadcaster
         self._stats = stats
@@ -93,7 +95,11 @@ class _BatchApplier:
         self._summary = AppliedSummary()
 
     async def apply(self, batch: Sequence[Delivery]) -> Leaderboard | None:
-        """Record, apply and ack the batch; if refused, isolate and dead-letter the culprits."""
+        """Record and apply the batch; if refused, isolate and dead-letter the culprits.
+
+        Acknowledging is the caller's: a delivery applied here may share its message with
+        one dead-lettered later in the batch.
+        """
         if not batch:
             return None
         try:
@@ -102,13 +108,12 @@ class _BatchApplier:
             if len(batch) == 1:
                 with bound_request_id(batch[0].update.request_id):
                     log.exception("update %s cannot be applied", batch[0].update.message_id)
-                    await batch[0].dead_letter()
+                    await batch[0].dead_letter("the store refused it")
                 self._stats.dead_lettered += 1
                 return None
             log.warning("a batch of %d was refused; applying its updates one by one", len(batch))
             boards = [await self.apply([delivery]) for delivery in batch]
             return next((b for b in reversed(boards) if b is not None), None)
-        await self._acknowledge(batch)
         self._stats.updates += len(batch)
         self._summary.note(len(batch))
         _log_applied(batch)
@@ -150,7 +155,7 @@ async def _set_aside_repeat_offenders(
         if delivery.update.message_id in exhausted:
             with bound_request_id(delivery.update.request_id):
                 log.error("update %s was redelivered too often", delivery.update.message_id)
-                await delivery.dead_letter()
+                await delivery.dead_letter("redelivered too often")
             stats.dead_lettered += 1
         else:
             kept.append(delivery)

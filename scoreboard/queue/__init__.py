@@ -22,20 +22,26 @@ class UpdatePublisher(Protocol):
 
 
 class Delivery(Protocol):
-    """One update taken from the queue, to be acknowledged once applied."""
+    """One update taken from the queue.
+
+    Several deliveries may come from one queue message (a group of updates published
+    together); all of them are in the same batch. A message is settled as a whole, by
+    UpdateConsumer.acknowledge() at the end of its batch, never by one of its deliveries.
+    """
 
     @property
     def update(self) -> ScoreUpdate: ...
 
     @property
     def redelivered(self) -> bool:
-        """The queue handed this message out before (a worker died or lost its connection)."""
+        """The queue handed this update out before (a worker died or lost its connection)."""
 
-    async def ack(self) -> None:
-        """The update is applied: the queue may forget it."""
+    async def dead_letter(self, reason: str) -> None:
+        """The update can never be applied: move it, and only it, to the dead-letter queue.
 
-    async def dead_letter(self) -> None:
-        """The update can never be applied: move it to the dead-letter queue."""
+        Its neighbours in the same message are still applied; the message is settled with
+        its batch.
+        """
 
 
 class UpdateConsumer(Protocol):
@@ -44,7 +50,14 @@ class UpdateConsumer(Protocol):
     def batches(self) -> AsyncIterator[Sequence[Delivery]]: ...
 
     async def acknowledge(self, batch: Sequence[Delivery]) -> None:
-        """Every update of `batch`, and of the batches before it, is applied or dead-lettered."""
+        """Every update of `batch`, as yielded, is applied or dead-lettered: settle its messages.
+
+        Called once per batch, after the batch and before the next one is taken.
+        """
+
+    async def confirm_acks(self) -> list[str]:
+        """Ids of the applied updates acknowledged since the last call that the queue can
+        never deliver again; an id whose acknowledgement is in doubt is left out."""
 
     async def stop(self) -> None:
         """Take no new messages; `batches()` ends once what was taken is yielded."""

@@ -19,11 +19,8 @@ class InProcessDelivery:
     update: ScoreUpdate
     redelivered: bool = False
 
-    async def ack(self) -> None:
-        """Nothing to do: the queue forgets an update once it is taken."""
-
-    async def dead_letter(self) -> None:
-        log.error("dropping update %s that cannot be applied", self.update.message_id)
+    async def dead_letter(self, reason: str) -> None:
+        log.error("dropping update %s that cannot be applied: %s", self.update.message_id, reason)
 
 
 class InProcessQueue:
@@ -37,9 +34,15 @@ class InProcessQueue:
         )
         self._arrivals = itertools.count()
         self._batch_size = batch_size
+        self._acknowledged: list[str] = []
 
     async def acknowledge(self, batch: Sequence[Delivery]) -> None:
-        """Nothing to do: the queue forgets an update once it is taken."""
+        # The queue forgot these updates when they were taken: nothing can bring them back.
+        self._acknowledged += [delivery.update.message_id for delivery in batch]
+
+    async def confirm_acks(self) -> list[str]:
+        confirmed, self._acknowledged = self._acknowledged, []
+        return confirmed
 
     async def publish(self, update: ScoreUpdate, priority: int = 0) -> None:
         self._queue.put_nowait((-priority, next(self._arrivals), update))

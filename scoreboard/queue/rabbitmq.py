@@ -9,11 +9,13 @@ from dataclasses import dataclass
 
 import aio_pika
 import aio_pika.abc
+import aiormq.abc
 import aiormq.exceptions
+import orjson
 
 from scoreboard.config import MAX_PRIORITY
 from scoreboard.errors import PoisonMessage, QueueUnavailable
-from scoreboard.models import ScoreUpdate, encode_group
+from scoreboard.models import GROUP_FORMAT, ScoreUpdate, decode_message, encode_group
 from scoreboard.queue import Delivery
 from scoreboard.queue.signing import SIGNATURE_HEADER, MessageSigner
 
@@ -31,6 +33,9 @@ BROKER_FAILURES = (
     OSError,
 )
 
+
+# Why an update was dead-lettered on its own, out of a message that carried others with it.
+REASON_HEADER = "x-scoreboard-reason"
 
 # Added to an update's way to the board at most once per batch; far below BROADCAST_HZ's period.
 BATCH_FILL_WAIT_SECONDS = 0.005
@@ -140,34 +145,51 @@ class RabbitPublisher:
             await self._connection.close()
 
 
+@dataclass(eq=False)
+class _Carrier:
+    """One AMQP message as taken from the queue, and the updates it carries."""
+
+    message: aio_pika.abc.AbstractIncomingMessage
+    updates: int  # entries in the message, malformed ones included
+    # Rejected (dead-lettered whole, or handed back): no longer outstanding, never to be acked.
+    rejected: bool = False
+
+    async def reject(self, reason: str, requeue: bool = False) -> None:
+        log.error("dead-lettering message %s: %s", self.message.message_id, reason)
+        self.rejected = True
+        try:
+            await self.message.reject(requeue=requeue)
+        except BROKER_FAILURES as exc:
+            log.warning("reject failed, the message will be redelivered: %r", exc)
+
+
 @dataclass(frozen=True)
 class RabbitDelivery:
-    """A decoded update and the AMQP message that carried it."""
+    """A decoded update, the AMQP message that carried it and its place in that message."""
 
     update: ScoreUpdate
-    message: aio_pika.abc.AbstractIncomingMessage
+    carrier: _Carrier
+    index: int
+    consumer: RabbitConsumer
+
+    @property
+    def message(self) -> aio_pika.abc.AbstractIncomingMessage:
+        return self.carrier.message
 
     @property
     def redelivered(self) -> bool:
         return bool(self.message.redelivered)
 
-    async def ack(self, multiple: bool = False) -> None:
+    async def ack(self) -> None:
+        """Ack the whole message: only for a message of this one update (use acknowledge())."""
         try:
-            await self.message.ack(multiple=multiple)
+            await self.message.ack()
         except BROKER_FAILURES as exc:
             # The channel died: the broker redelivers, and the store skips what it applied.
             log.warning("ack failed, the message will be redelivered: %r", exc)
 
-    async def dead_letter(self) -> None:
-        await _dead_letter(self.message, "the store refused it")
-
-
-async def _dead_letter(message: aio_pika.abc.AbstractIncomingMessage, reason: str) -> None:
-    log.error("dead-lettering message %s: %s", message.message_id, reason)
-    try:
-        await message.reject(requeue=False)
-    except BROKER_FAILURES as exc:
-        log.warning("reject failed, the message will be redelivered: %r", exc)
+    async def dead_letter(self, reason: str = "the store refused it") -> None:
+        await self.consumer.dead_letter_entry(self.carrier, self.index, reason)
 
 
 class RabbitConsumer:
@@ -184,7 +206,10 @@ class RabbitConsumer:
         self._connection: aio_pika.abc.AbstractRobustConnection | None = None
         self._queue: aio_pika.abc.AbstractQueue | None = None
         self._consumer_tag: str | None = None
-        self.dead_lettered = 0
+        self._dead_letter_channel: aio_pika.abc.AbstractChannel | None = None
+        # Update ids whose message was acked, by the channel the ack went out on.
+        self._unconfirmed: dict[aiormq.abc.AbstractChannel, list[str]] = {}
+        self.dead_lettered = 0  # updates dead-lettered before they reached the apply loop
 
     async def start(self) -> None:
         """Start consuming, waiting for the broker as long as it takes."""
@@ -214,7 +239,7 @@ class RabbitConsumer:
                 # script, a ledger transaction and an ack however few updates it holds.
                 await asyncio.sleep(BATCH_FILL_WAIT_SECONDS)
                 stopping = self._take_ready(messages)
-            batch = [d for d in [await self._decode(m) for m in messages] if d is not None]
+            batch = [d for m in messages for d in await self._decode(m)]
             if batch:
                 yield batch
             if stopping:
@@ -224,22 +249,59 @@ class RabbitConsumer:
         """One ack per channel for the whole batch: its last delivery tag, with multiple set.
 
         An AMQP multiple ack settles every outstanding delivery up to that tag on the channel.
-        That is the batch and nothing more, because the apply loop settles a batch (acks it,
-        or rejects its dead letters) before it takes the next; a batch can hold deliveries of
-        two channels when the connection was restored in between.
+        That is the batch and nothing more, because the apply loop settles a batch (applies or
+        dead-letters every update of it) before it takes the next, and all the updates of one
+        message are in one batch. A rejected message is no longer outstanding: the ack goes on
+        the last message of each channel that was not rejected (acking a rejected tag would be
+        a channel error). A batch can hold deliveries of two channels when the connection was
+        restored in between.
         """
-        last_on_channel: dict[int, RabbitDelivery] = {}
-        gone = 0
+        carriers: dict[int, tuple[_Carrier, list[str]]] = {}
         for delivery in batch:
             assert isinstance(delivery, RabbitDelivery)
+            ids = carriers.setdefault(id(delivery.carrier), (delivery.carrier, []))[1]
+            ids.append(delivery.update.message_id)
+        last_on_channel: dict[aiormq.abc.AbstractChannel, _Carrier] = {}
+        settled: dict[aiormq.abc.AbstractChannel, list[str]] = {}
+        gone = 0
+        for carrier, ids in carriers.values():
+            if carrier.rejected:
+                continue
             try:
-                last_on_channel[id(delivery.message.channel)] = delivery
+                channel = carrier.message.channel
             except BROKER_FAILURES:
                 gone += 1  # its channel closed: the broker redelivers it, the store skips it
+                continue
+            last_on_channel[channel] = carrier
+            settled.setdefault(channel, []).extend(ids)
         if gone:
-            log.warning("%d applied updates could not be acked and will be redelivered", gone)
-        for delivery in last_on_channel.values():
-            await delivery.ack(multiple=True)
+            log.warning("%d applied messages could not be acked and will be redelivered", gone)
+        for channel, carrier in last_on_channel.items():
+            try:
+                await carrier.message.ack(multiple=True)
+            except BROKER_FAILURES as exc:
+                log.warning("ack failed, the messages will be redelivered: %r", exc)
+                continue
+            self._unconfirmed.setdefault(channel, []).extend(settled[channel])
+
+    async def confirm_acks(self) -> list[str]:
+        """Ids of applied updates whose ack the broker has processed: they cannot come back.
+
+        An ack has no reply, but the broker processes a channel's methods in order: once a
+        basic.qos sent after the acks on the same channel is answered, the acks are settled.
+        A channel that closed in between (its messages return to the queue) confirms nothing.
+        """
+        pending, self._unconfirmed = self._unconfirmed, {}
+        confirmed: list[str] = []
+        for channel, ids in pending.items():
+            try:
+                async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS):
+                    await channel.basic_qos(prefetch_count=self._prefetch)
+            except BROKER_FAILURES as exc:
+                log.info("%d acks could not be confirmed (%r); kept for a day", len(ids), exc)
+                continue
+            confirmed += ids
+        return confirmed
 
     def _take_ready(self, messages: list[aio_pika.abc.AbstractIncomingMessage]) -> bool:
         """Move what the inbox holds into `messages`, up to prefetch; True at the stop marker."""
@@ -250,18 +312,77 @@ class RabbitConsumer:
             messages.append(message)
         return False
 
-    async def _decode(self, message: aio_pika.abc.AbstractIncomingMessage) -> RabbitDelivery | None:
-        """The delivery, or None once a message that is not a valid update is dead-lettered."""
+    async def _decode(self, message: aio_pika.abc.AbstractIncomingMessage) -> list[RabbitDelivery]:
+        """A delivery per valid update; what is not a valid update is dead-lettered."""
         try:
             if self._signer is not None and not self._signer.verify(
                 message.body, (message.headers or {}).get(SIGNATURE_HEADER)
             ):
                 raise PoisonMessage("missing or wrong signature")
-            return RabbitDelivery(ScoreUpdate.from_message(message.body), message)
+            entries = decode_message(message.body)
         except PoisonMessage as exc:
             self.dead_lettered += 1
-            await _dead_letter(message, str(exc))
-            return None
+            await _Carrier(message, 1).reject(str(exc))
+            return []
+        carrier = _Carrier(message, len(entries))
+        deliveries = []
+        for index, entry in enumerate(entries):
+            if isinstance(entry, PoisonMessage):
+                self.dead_lettered += 1
+                await self.dead_letter_entry(carrier, index, str(entry))
+            else:
+                deliveries.append(RabbitDelivery(entry, carrier, index, self))
+        return deliveries
+
+    async def dead_letter_entry(self, carrier: _Carrier, index: int, reason: str) -> None:
+        """Move one update of a message to the dead-letter queue, its neighbours staying.
+
+        A message of that update alone is rejected to the dead-letter queue. Otherwise a copy
+        holding just that entry goes there, and the message is acked with its batch; should the
+        copy fail, the whole message goes back to the queue (what was applied is skipped then).
+        """
+        if carrier.updates == 1:
+            await carrier.reject(reason)
+            return
+        if carrier.rejected:
+            return  # handed back already: the entry is tried again with the rest
+        message = carrier.message
+        log.error(
+            "dead-lettering update %d of message %s on its own: %s",
+            index,
+            message.message_id,
+            reason,
+        )
+        entry = orjson.loads(message.body)["updates"][index]
+        body = b'{"v":%d,"updates":[%s]}' % (GROUP_FORMAT, orjson.dumps(entry))
+        headers: dict[str, aio_pika.abc.FieldValue] = {REASON_HEADER: reason}
+        if self._signer is not None:
+            headers[SIGNATURE_HEADER] = self._signer.sign(body)
+        message_id = entry.get("id") if isinstance(entry, dict) else None
+        copy = aio_pika.Message(
+            body,
+            content_type="application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=message_id if isinstance(message_id, str) else message.message_id,
+            headers=headers,
+        )
+        try:
+            channel = await self._confirming_channel()
+            async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
+                await channel.default_exchange.publish(
+                    copy, routing_key=dead_letter_queue_name(self._queue_name), mandatory=True
+                )
+        except BROKER_FAILURES as exc:
+            await carrier.reject(f"its update {index} could not be dead-lettered: {exc!r}", True)
+
+    async def _confirming_channel(self) -> aio_pika.abc.AbstractChannel:
+        if self._dead_letter_channel is None or self._dead_letter_channel.is_closed:
+            if self._connection is None:
+                raise ConnectionError("not connected")
+            self._dead_letter_channel = await self._connection.channel(
+                publisher_confirms=True, on_return_raises=True
+            )
+        return self._dead_letter_channel
 
     async def stop(self) -> None:
         if self._queue is not None and self._consumer_tag is not None:
@@ -321,7 +442,9 @@ class DeadLetters:
                             message_id=message.message_id,
                             priority=message.priority,
                             headers={
-                                k: v for k, v in (message.headers or {}).items() if k != "x-death"
+                                k: v
+                                for k, v in (message.headers or {}).items()
+                                if k not in ("x-death", REASON_HEADER)
                             },
                         ),
                         routing_key=self._queue_name,
@@ -336,11 +459,16 @@ class DeadLetters:
 
 
 def _describe(message: aio_pika.abc.AbstractIncomingMessage) -> dict[str, object]:
-    deaths = (message.headers or {}).get("x-death") or []
+    headers = message.headers or {}
+    deaths = headers.get("x-death") or []
     first_death = deaths[0] if isinstance(deaths, list) and deaths else {}
+    # An update dead-lettered out of a group is a copy published there, not a rejected message.
+    reason = headers.get(REASON_HEADER) or (
+        first_death.get("reason", "") if isinstance(first_death, dict) else ""
+    )
     return {
         "messageId": message.message_id,
         "body": message.body.decode(errors="replace")[:2000],
-        "reason": str(first_death.get("reason", "")) if isinstance(first_death, dict) else "",
+        "reason": str(reason),
         "signed": SIGNATURE_HEADER in (message.headers or {}),
     }
