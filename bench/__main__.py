@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench import load, rebuild
+from bench import dedup_memory, load, rebuild
 
 
 def main() -> None:
@@ -12,6 +12,7 @@ def main() -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     rebuild.add_parser(commands)
     load.add_parser(commands)
+    dedup_memory.add_parser(commands)
     args = parser.parse_args()
     args.run(args)
 

@@ -57,9 +57,16 @@ async def publish_groups(namespace: str, *groups: list[ScoreUpdate], signer=None
 class Worker:
     """The apply loop on a real consumer and the Redis store, until told to stop."""
 
-    def __init__(self, namespace: str, client: redis.Redis, prefetch: int = 10, signer=None):
+    def __init__(
+        self,
+        namespace: str,
+        client: redis.Redis,
+        prefetch: int = 10,
+        signer: MessageSigner | None = None,
+        store: RedisLeaderboardStore | None = None,
+    ) -> None:
         self.consumer = RabbitConsumer(RABBITMQ_URL, namespace, prefetch, signer)
-        self.store = RedisLeaderboardStore(client, f"{namespace}:")
+        self.store = store or RedisLeaderboardStore(client, f"{namespace}:")
         self.redeliveries = RedeliveryCounter(client, f"{namespace}:")
         self.stats = ApplyStats()
         self._task: asyncio.Task[None] | None = None

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from scoreboard.apply.forgetting import Forgetting
 from scoreboard.apply.ledger.postgres import PostgresLedger
 from scoreboard.apply.ledger.rebuild import ensure_board_matches_ledger
 from scoreboard.apply.redeliveries import RedeliveryCounter
@@ -61,21 +64,29 @@ async def apply_batches(
     metrics: Metrics | None = None,
 ) -> None:
     """Run until the consumer stops; acknowledge an update only once recorded and applied."""
-    applier = _BatchApplier(store, broadcaster, stats, ledgered, metrics)
-    async for taken in consumer.batches():
-        batch = taken
-        if redeliveries is not None:
-            batch = await _set_aside_repeat_offenders(taken, redeliveries, stats)
-        board = await applier.apply(batch)
-        # Once, at the end: a message can carry updates of both kinds, applied and dead-lettered,
-        # and must not be settled before the last of them is.
-        await consumer.acknowledge(taken)
-        stats.batches += 1
-        stats.last_batch_at = time.time()
-        if board is not None:
-            if metrics is not None and batch:
-                metrics.board_changed(max(d.update.accepted_at for d in batch))
-            await applier.broadcast(board)
+    forgetting = Forgetting(consumer.confirm_acks, store.forget)
+    applier = _BatchApplier(store, broadcaster, stats, forgetting, ledgered, metrics)
+    confirming = asyncio.create_task(forgetting.run())
+    try:
+        async for taken in consumer.batches():
+            batch = taken
+            if redeliveries is not None:
+                batch = await _set_aside_repeat_offenders(taken, redeliveries, stats)
+            board = await applier.apply(batch)
+            # Once, at the end: a message can carry updates of both kinds, applied and
+            # dead-lettered, and must not be settled before the last of them is.
+            await consumer.acknowledge(taken)
+            stats.batches += 1
+            stats.last_batch_at = time.time()
+            if board is not None:
+                if metrics is not None and batch:
+                    metrics.board_changed(max(d.update.accepted_at for d in batch))
+                await applier.broadcast(board)
+    finally:
+        confirming.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await confirming
+    await forgetting.finish()
 
 
 class _BatchApplier:
@@ -84,9 +95,11 @@ class _BatchApplier:
         store: LeaderboardStore,
         broadcaster: TopTenPusher,
         stats: ApplyStats,
+        forgetting: Forgetting,
         ledgered: Ledgered | None,
         metrics: Metrics | None = None,
     ) -> None:
+        self._forgetting = forgetting
         self._store = store
         self._broadcaster = broadcaster
         self._stats = stats
@@ -123,14 +136,18 @@ class _BatchApplier:
 
     async def _record_and_apply(self, batch: Sequence[Delivery]) -> Leaderboard | None:
         updates = [d.update for d in batch]
+        # Never fewer than the batch brings: under load the ids drain as fast as they come.
+        forget_limit = 1000 + 2 * len(updates)
         if self._ledgered is None:
-            return await until_available(lambda: self._store.apply(updates))
+            forget = self._forgetting.take(forget_limit)
+            return await until_available(lambda: self._store.apply(updates, forget=forget))
         # The ledger first: an update Redis holds is always one PostgreSQL holds too.
         ledger, board = self._ledgered.ledger, self._ledgered.board
         sequences = await until_available(lambda: ledger.record(updates))
+        forget = self._forgetting.take(forget_limit)
         while True:
             try:
-                return await until_available(lambda: board.apply(updates, sequences))
+                return await until_available(lambda: board.apply(updates, sequences, forget))
             except BoardOutOfSync:
                 rebuilt = await until_available(lambda: ensure_board_matches_ledger(ledger, board))
                 if rebuilt is not None:

@@ -9,8 +9,13 @@ from scoreboard.apply.store.rankings import BoardPage, UserRank
 from scoreboard.intake.rate_limit import RateWindow
 from scoreboard.models import Leaderboard, ScoreUpdate
 
-# How long a message id is remembered to drop a redelivery or honour a cancellation.
+# How long a message id is remembered to drop a redelivery or honour a cancellation, unless the
+# update is forgotten sooner (see LeaderboardStore.forget).
 DEDUPLICATION_TTL_SECONDS = 24 * 60 * 60
+# How long a forgotten update's id is still remembered. Its message can no longer come back, but
+# a web node whose publish timed out (after 2 s) may be about to cancel the update: it must find
+# it applied, or it would answer 503 for an update on the board.
+FORGET_GRACE_SECONDS = 30
 
 
 class LeaderboardStore(Protocol):
@@ -37,14 +42,23 @@ class LeaderboardStore(Protocol):
         """
 
     async def apply(
-        self, updates: Sequence[ScoreUpdate], sequences: Sequence[int] | None = None
+        self,
+        updates: Sequence[ScoreUpdate],
+        sequences: Sequence[int] | None = None,
+        forget: Sequence[str] = (),
     ) -> Leaderboard | None:
         """Apply each update exactly once (redeliveries are skipped).
 
         `sequences` orders ties: the ledger's entry ids when there is a ledger, so a board
         rebuilt from it ranks equal scores the same way. Without them the store draws its own.
+        `forget`: ids of earlier updates to forget (see forget()), in the same call; forgotten
+        even when this batch is refused.
         Returns the new top of the board when it changed, else None.
         """
+
+    async def forget(self, message_ids: Sequence[str]) -> None:
+        """These updates' messages can never be delivered again: stop remembering the applied
+        ones (the Redis store after FORGET_GRACE_SECONDS). Cancelled ids stay remembered."""
 
     async def remove_users(self, user_ids: Sequence[str] | None) -> Leaderboard | None:
         """Take these users (None: everyone) off the board, their accepted totals too.

@@ -36,7 +36,8 @@ class MemoryLeaderboardStore:
         self._ranking: SortedList = SortedList()
         self._names: dict[str, str] = {}
         self._seq = itertools.count(1)
-        self._seen_messages: OrderedDict[str, float] = OrderedDict()
+        # Message id: (when first seen, True once applied, False once cancelled).
+        self._seen_messages: OrderedDict[str, tuple[float, bool]] = OrderedDict()
         self._published = Leaderboard(version=0, top=())
         self._requests = UserRateLimiter(MemoryStorage(), RATE_LIMIT_EXAMPLE, "score-update")
 
@@ -55,17 +56,21 @@ class MemoryLeaderboardStore:
         await self._requests.check(user_id, limit.text)
 
     async def release(self, update: ScoreUpdate) -> bool:
-        if not self._remember(update.message_id):
+        if not self._remember(update.message_id, applied=False):
             return False
         self._accepted[update.user_id] -= update.increment
         return True
 
     async def apply(
-        self, updates: Sequence[ScoreUpdate], sequences: Sequence[int] | None = None
+        self,
+        updates: Sequence[ScoreUpdate],
+        sequences: Sequence[int] | None = None,
+        forget: Sequence[str] = (),
     ) -> Leaderboard | None:
+        await self.forget(forget)
         applied = False
         for index, update in enumerate(updates):
-            if not self._remember(update.message_id):
+            if not self._remember(update.message_id, applied=True):
                 continue
             total = self._score(update.user_id) + update.increment
             sequence = next(self._seq) if sequences is None else sequences[index]
@@ -128,15 +133,22 @@ class MemoryLeaderboardStore:
         key = self._rank_keys.get(user_id)
         return 0 if key is None else -key[0]
 
-    def _remember(self, message_id: str) -> bool:
+    async def forget(self, message_ids: Sequence[str]) -> None:
+        # At once, with no grace: in one process a publish cannot time out, so nothing is cancelled
+        # after it was applied.
+        for message_id in message_ids:
+            if self._seen_messages.get(message_id, (0.0, False))[1]:
+                del self._seen_messages[message_id]
+
+    def _remember(self, message_id: str, applied: bool) -> bool:
         """Record a message id; False when it was seen already (within the TTL)."""
         now = time.monotonic()
         while self._seen_messages:
-            oldest_id, seen_at = next(iter(self._seen_messages.items()))
+            oldest_id, (seen_at, _) = next(iter(self._seen_messages.items()))
             if now - seen_at < DEDUPLICATION_TTL_SECONDS:
                 break
             del self._seen_messages[oldest_id]
         if message_id in self._seen_messages:
             return False
-        self._seen_messages[message_id] = now
+        self._seen_messages[message_id] = (now, applied)
         return True

@@ -15,7 +15,7 @@ import redis.asyncio as redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import LockNotOwnedError, ResponseError
 
-from scoreboard.apply.store import DEDUPLICATION_TTL_SECONDS
+from scoreboard.apply.store import DEDUPLICATION_TTL_SECONDS, FORGET_GRACE_SECONDS
 from scoreboard.apply.store.rankings import (
     BoardPage,
     RankedEntry,
@@ -76,9 +76,11 @@ class RedisLeaderboardStore:
         *,
         ledger_backed: bool = False,
         observe_group: Callable[[int], None] | None = None,
+        forget_grace_seconds: int = FORGET_GRACE_SECONDS,
     ) -> None:
         self._client = client
         self._keys = _Keys(prefix)
+        self._forget_grace = forget_grace_seconds
         # With a ledger, the board must have been rebuilt from it before anything is applied.
         self._ledger_backed = ledger_backed
         self._reserve = _load_script(client, "reserve.lua")
@@ -86,7 +88,8 @@ class RedisLeaderboardStore:
             self._admit_group, observe_size=observe_group
         )
         self._release = _load_script(client, "release.lua")
-        self._apply = _load_script(client, "apply.lua", "publish_top.lua")
+        self._apply = _load_script(client, "apply.lua", "publish_top.lua", "forget_applied.lua")
+        self._forget = _load_script(client, "forget.lua", "forget_applied.lua")
         self._remove = _load_script(client, "remove.lua", "publish_top.lua")
         self._board_page = _load_script(client, "board_page.lua", "read_rows.lua")
         self._user_rank = _load_script(client, "user_rank.lua", "read_rows.lua")
@@ -127,13 +130,19 @@ class RedisLeaderboardStore:
         return bool(released)
 
     async def apply(
-        self, updates: Sequence[ScoreUpdate], sequences: Sequence[int] | None = None
+        self,
+        updates: Sequence[ScoreUpdate],
+        sequences: Sequence[int] | None = None,
+        forget: Sequence[str] = (),
     ) -> Leaderboard | None:
         if not updates:
+            await self.forget(forget)
             return None
         keys = self._keys
         require_synced = "1" if self._ledger_backed else "0"
         args: list[str | int] = [keys.dedup(""), DEDUPLICATION_TTL_SECONDS, TOP_N, require_synced]
+        # Folded into this call: forgetting costs no round trip of its own under load.
+        args += [self._forget_grace, len(forget), *forget]
         for index, update in enumerate(updates):
             sequence = "" if sequences is None else sequences[index]
             args += [update.message_id, update.user_id, update.username, update.increment, sequence]
@@ -151,6 +160,11 @@ class RedisLeaderboardStore:
         if version == 0:
             return None
         return decode_top(result[2], version)
+
+    async def forget(self, message_ids: Sequence[str]) -> None:
+        for ids in _chunks(message_ids, 5000):
+            async with redis_errors_as_unavailable():
+                await self._forget(args=[self._keys.dedup(""), self._forget_grace, *ids])
 
     async def leaderboard(self) -> Leaderboard:
         async with redis_errors_as_unavailable():
