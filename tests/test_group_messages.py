@@ -224,3 +224,18 @@ async def test_a_batch_ending_in_a_rejected_message_is_acked_without_a_channel_e
     assert await queue_depth(dead_letter_queue_name(namespace)) == 2
     # Acking a rejected tag would have closed the channel and had the group delivered again.
     assert not [key async for key in client.scan_iter(match=f"{namespace}:redeliveries:*")]
+
+
+async def test_a_group_with_no_valid_update_goes_aside_whole_and_leaves_the_queue(
+    namespace, delete_queues, client
+):
+    broken = b'{"v":2,"updates":[{"id":"x-1","userId":"eve"},{"id":"x-2","increment":"9"}]}'
+    await publish_raw(namespace, broken)
+    async with Worker(namespace, client) as worker:
+        await worker.settled(1)
+        await asyncio.sleep(0.1)
+    # Once the worker is gone, a message it had not settled would be back in the queue.
+    assert await queue_depth(namespace) == 0
+    [letter] = await dead_letters(namespace)
+    assert letter["body"] == broken.decode()
+    assert letter["reason"] == "rejected"

@@ -320,6 +320,9 @@ class RabbitConsumer:
             ):
                 raise PoisonMessage("missing or wrong signature")
             entries = decode_message(message.body)
+            if all(isinstance(entry, PoisonMessage) for entry in entries):
+                # Nothing in it to apply: it goes aside whole, and no delivery is left to ack it.
+                raise PoisonMessage(f"none of its {len(entries)} updates is valid: {entries[0]}")
         except PoisonMessage as exc:
             self.dead_lettered += 1
             await _Carrier(message, 1).reject(str(exc))
