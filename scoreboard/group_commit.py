@@ -1,8 +1,9 @@
 """Group commit: work that arrives while the previous group is on its way goes together.
 
-A lone request is sent at once (on the next turn of the event loop); under load every call
-carries all the requests that queued behind the one before, so the cost per request falls as
-the load rises instead of staying the same.
+A lone request on a quiet node is sent at once (on the next turn of the event loop). Under load
+every call carries all the requests that queued behind the one before, and a node that sent a
+group a moment ago waits up to `linger_seconds` for more before the next: so the cost per
+request falls as the load rises instead of staying the same.
 """
 
 from __future__ import annotations
@@ -27,8 +28,11 @@ class GroupCommit(Generic[Item, Result]):
         commit: Callable[[Sequence[Item]], Awaitable[Sequence[Result | BaseException]]],
         max_group: int = 512,
         observe_size: Callable[[int], None] | None = None,
+        linger_seconds: float = 0.0,
     ) -> None:
         self._commit = commit
+        self._linger = linger_seconds
+        self._last_sent = float("-inf")
         self._max_group = max_group
         self._observe_size = observe_size
         self._waiting: list[tuple[Item, asyncio.Future[Result]]] = []
@@ -44,7 +48,12 @@ class GroupCommit(Generic[Item, Result]):
         return await result
 
     async def _send(self) -> None:
+        loop = asyncio.get_running_loop()
         while self._waiting:
+            if self._linger and loop.time() - self._last_sent < self._linger:
+                # Busy: a group went a moment ago. Let this one fill for as long, at most.
+                await asyncio.sleep(self._linger - (loop.time() - self._last_sent))
+            self._last_sent = loop.time()
             group = self._waiting[: self._max_group]
             del self._waiting[: self._max_group]
             self.groups += 1

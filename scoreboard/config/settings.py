@@ -57,6 +57,7 @@ class Settings:
     redis_max_connections: int = var.REDIS_MAX_CONNECTIONS.field()
     redis_pool_timeout_seconds: float = var.REDIS_POOL_TIMEOUT_SECONDS.field()
     max_updates_in_flight: int = var.MAX_UPDATES_IN_FLIGHT.field()
+    group_commit_wait_ms: int = var.GROUP_COMMIT_WAIT_MS.field()
     queue_signing_key: Secret | None = var.QUEUE_SIGNING_KEY.field()
     log_level: str = var.LOG_LEVEL.field()
     log_format: str = var.LOG_FORMAT.field()  # json when DYNO is set: see from_env

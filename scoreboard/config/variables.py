@@ -207,6 +207,14 @@ REDIS_POOL_TIMEOUT_SECONDS = Variable(
     "how long a request waits for a free Redis connection before it is answered 503 (Redis "
     "is then too slow to be called up)",
 )
+GROUP_COMMIT_WAIT_MS = Variable(
+    "GROUP_COMMIT_WAIT_MS",
+    Integer(0, 50),
+    5,
+    "how long a busy web node lets a group of score updates fill before its Redis call and its "
+    "broker message; a lone update on a quiet node never waits. Higher: less CPU per update, "
+    "longer answers; `0`: only what queued during the previous call ([measured](performance.md))",
+)
 MAX_UPDATES_IN_FLIGHT = Variable(
     "MAX_UPDATES_IN_FLIGHT",
     Integer(1, 1_000_000),

@@ -42,6 +42,7 @@ class ScoreSubmission:
         publisher: UpdatePublisher,
         records: IdempotencyRecords,
         metrics: Metrics | None = None,
+        group_wait_seconds: float = 0.0,
     ) -> None:
         self._store = store
         self._publisher = publisher
@@ -51,6 +52,7 @@ class ScoreSubmission:
         self._publishes: GroupCommit[tuple[ScoreUpdate, int], None] = GroupCommit(
             self._publish_group,
             observe_size=None if metrics is None else metrics.group_size.labels("publish").observe,
+            linger_seconds=group_wait_seconds,
         )
 
     async def submit(

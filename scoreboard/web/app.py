@@ -130,6 +130,7 @@ def create_app(settings: Settings) -> web.Application:
             client,
             settings.redis_key_prefix,
             observe_group=app[METRICS].group_size.labels("reserve").observe,
+            group_wait_seconds=settings.group_commit_wait_ms / 1000,
         )
         app.cleanup_ctx.append(partial(_redis_and_rabbitmq, client))
         if settings.keeps_ledger:
@@ -164,6 +165,7 @@ async def _redis_and_rabbitmq(client: redis.Redis, app: web.Application) -> Asyn
         publisher,
         RedisIdempotencyRecords(client, settings.redis_key_prefix),
         app[METRICS],
+        group_wait_seconds=settings.group_commit_wait_ms / 1000,
     )
     yield
     await publisher.close()

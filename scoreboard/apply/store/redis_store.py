@@ -76,6 +76,7 @@ class RedisLeaderboardStore:
         *,
         ledger_backed: bool = False,
         observe_group: Callable[[int], None] | None = None,
+        group_wait_seconds: float = 0.0,
         forget_grace_seconds: int = FORGET_GRACE_SECONDS,
     ) -> None:
         self._client = client
@@ -85,7 +86,7 @@ class RedisLeaderboardStore:
         self._ledger_backed = ledger_backed
         self._reserve = _load_script(client, "reserve.lua")
         self._admissions: GroupCommit[_Admission, int] = GroupCommit(
-            self._admit_group, observe_size=observe_group
+            self._admit_group, observe_size=observe_group, linger_seconds=group_wait_seconds
         )
         self._release = _load_script(client, "release.lua")
         self._apply = _load_script(client, "apply.lua", "publish_top.lua", "forget_applied.lua")
