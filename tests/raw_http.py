@@ -34,18 +34,23 @@ async def exchange(
     try:
         writer.write(request)
         await writer.drain()
-        async with asyncio.timeout(TIMEOUT_SECONDS):
-            head = await reader.readuntil(b"\r\n\r\n")
-            status_line, *lines = head.decode("latin-1").split("\r\n")[:-2]
-            headers: CIMultiDict[str] = CIMultiDict()
-            for line in lines:
-                name, _, value = line.partition(":")
-                headers.add(name.strip(), value.strip())
-            length = int(headers.get("Content-Length", "0"))
-            body = await reader.readexactly(length)
+        return await read_answer(reader)
     finally:
         writer.close()
         await writer.wait_closed()
+
+
+async def read_answer(reader: asyncio.StreamReader) -> RawAnswer:
+    """The next response on a connection: its head, then its Content-Length of body."""
+    async with asyncio.timeout(TIMEOUT_SECONDS):
+        head = await reader.readuntil(b"\r\n\r\n")
+        status_line, *lines = head.decode("latin-1").split("\r\n")[:-2]
+        headers: CIMultiDict[str] = CIMultiDict()
+        for line in lines:
+            name, _, value = line.partition(":")
+            headers.add(name.strip(), value.strip())
+        length = int(headers.get("Content-Length", "0"))
+        body = await reader.readexactly(length)
     return RawAnswer(int(status_line.split(" ")[1]), headers, body)
 
 

@@ -4,15 +4,17 @@ MAX_UPDATES_IN_FLIGHT answers 503 at once, saying it is busy; every 503 is logge
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 
 import pytest
 
 from scoreboard.config import Settings
 from scoreboard.web.app import create_app
-from scoreboard.web.keys import METRICS
+from scoreboard.web.keys import IN_FLIGHT, METRICS
 from tests.conftest import bearer
 from tests.processes import free_port
+from tests.raw_http import read_answer
 
 USERS = [f"u{i}" for i in range(40)]
 
@@ -69,6 +71,41 @@ async def test_a_503_from_an_unreachable_redis_is_logged_with_its_cause(
     assert [status for status, _, _ in answers] == [503, 503, 503]
     [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("503 ")]
     assert "StoreUnavailable on POST /api/score/update: ConnectionError" in line, line
+
+
+async def test_a_refused_connection_is_not_read_again_until_its_retry_after(
+    aiohttp_client, env, make_token
+):
+    app = create_app(Settings.from_env({**env, "MAX_UPDATES_IN_FLIGHT": "1"}))
+    client = await aiohttp_client(app)
+    body = json.dumps({"userId": "alice", "scoreIncrement": 1}).encode()
+    request = (
+        "POST /api/score/update HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+        f"Authorization: Bearer {make_token('alice')}\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+    loop = asyncio.get_running_loop()
+    try:
+        app[IN_FLIGHT].in_flight = 1  # the node is working on all it takes
+        writer.write(request)
+        refused = await read_answer(reader)
+        assert (refused.status, refused.headers["Retry-After"]) == (503, "1")
+        app[IN_FLIGHT].in_flight = 0  # room again at once, but this client was told to wait
+        sent_at = loop.time()
+        writer.write(request)
+        # Meanwhile another connection is served at once.
+        other = await client.post(
+            "/api/score/update",
+            json={"userId": "bob", "scoreIncrement": 1},
+            headers=bearer(make_token("bob")),
+        )
+        assert other.status == 200 and loop.time() - sent_at < 0.5
+        retried = await read_answer(reader)
+        assert retried.status == 200 and retried.json()["newScore"] == 1
+        assert loop.time() - sent_at >= 0.9, "read again only after its Retry-After"
+    finally:
+        writer.close()
+        await writer.wait_closed()
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "²", "1e3"])

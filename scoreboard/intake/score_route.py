@@ -25,7 +25,7 @@ from scoreboard.web.keys import (
 async def post_score_update(request: web.Request) -> web.Response:
     """Queue an increment of the caller's own score; answer with the score it leads to."""
     # Shed before spending anything (a token check, a Redis call) on an update over the limit.
-    with request.app[IN_FLIGHT].admit():
+    with request.app[IN_FLIGHT].admit(request.transport):
         return await _queue_update(request)
 
 
