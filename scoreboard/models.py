@@ -11,6 +11,16 @@ from typing import Any
 
 import orjson
 
+from scoreboard.boards.model import (
+    GLOBAL_BOARD,
+    GLOBAL_BOARD_ID,
+    OPERATORS,
+    ORDERS,
+    Board,
+    Operator,
+    Order,
+    is_board_id,
+)
 from scoreboard.errors import PoisonMessage
 from scoreboard.ops.request_ids import acceptable_request_id
 
@@ -22,7 +32,12 @@ TOP_N = 10
 
 @dataclass(frozen=True)
 class ScoreUpdate:
-    """One accepted increment of one user's score, as the worker receives it."""
+    """One accepted score update of one user on one board, as the worker receives it.
+
+    `increment` is what was posted: the amount added on an `incr` board, the submitted score
+    on a `best` or `set` board. `operator` and `order` travel with the update so a worker
+    applies it as the board was when it was accepted.
+    """
 
     message_id: str
     user_id: str
@@ -30,10 +45,20 @@ class ScoreUpdate:
     increment: int
     accepted_at: float
     request_id: str | None = None  # the HTTP request that queued it, for the worker's logs
+    board_id: str = GLOBAL_BOARD_ID
+    season: int = 1
+    operator: Operator = "incr"
+    order: Order = "desc"
 
     @classmethod
     def new(
-        cls, user_id: str, username: str, increment: int, request_id: str | None = None
+        cls,
+        user_id: str,
+        username: str,
+        increment: int,
+        request_id: str | None = None,
+        board: Board = GLOBAL_BOARD,
+        season: int = 1,
     ) -> ScoreUpdate:
         return cls(
             message_id=uuid.uuid4().hex,
@@ -42,6 +67,10 @@ class ScoreUpdate:
             increment=increment,
             accepted_at=time.time(),
             request_id=request_id,
+            board_id=board.board_id,
+            season=season,
+            operator=board.operator,
+            order=board.order,
         )
 
     @functools.cached_property
@@ -56,6 +85,9 @@ class ScoreUpdate:
         }
         if self.request_id is not None:
             fields["requestId"] = self.request_id
+        if self.board_id != GLOBAL_BOARD_ID:  # global's entries stay as before boards existed
+            fields.update(board=self.board_id, season=self.season, op=self.operator)
+            fields["order"] = self.order
         return orjson.dumps(fields)
 
     @property
@@ -71,6 +103,8 @@ class ScoreUpdate:
         message_id, user_id = data.get("id"), data.get("userId")
         username, increment = data.get("username"), data.get("increment")
         accepted_at = data.get("acceptedAt")
+        board_id, season = data.get("board", GLOBAL_BOARD_ID), data.get("season", 1)
+        operator, order = data.get("op", "incr"), data.get("order", "desc")
         if not (
             isinstance(message_id, str)
             and message_id
@@ -78,13 +112,30 @@ class ScoreUpdate:
             and user_id
             and isinstance(username, str)
             and type(increment) is int
-            and increment > 0
+            and (increment > 0 if operator == "incr" else increment >= 0)
             and isinstance(accepted_at, (int, float))
+            and isinstance(board_id, str)
+            and is_board_id(board_id)
+            and type(season) is int
+            and season > 0
+            and operator in OPERATORS
+            and order in ORDERS
         ):
             raise PoisonMessage("score update message with missing or mistyped fields")
         # Optional and only for tracing: a message without a usable one is still applied.
         request_id = acceptable_request_id(data.get("requestId"))
-        return cls(message_id, user_id, username, increment, float(accepted_at), request_id)
+        return cls(
+            message_id,
+            user_id,
+            username,
+            increment,
+            float(accepted_at),
+            request_id,
+            board_id,
+            season,
+            operator,
+            order,
+        )
 
     @classmethod
     def from_message(cls, body: bytes) -> ScoreUpdate:
@@ -144,10 +195,12 @@ class LeaderboardEntry:
 
 @dataclass(frozen=True)
 class Leaderboard:
-    """The top of the board at one `version`; versions only grow, so clients drop stale ones."""
+    """The top of a board at one `version`; versions only grow, so clients drop stale ones."""
 
     version: int
     top: tuple[LeaderboardEntry, ...]
+    board_id: str = GLOBAL_BOARD_ID
+    season: int = 1
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Boards: many leaderboards per deployment, each with its own operator, order and seasons."""
