@@ -10,6 +10,7 @@ import redis.asyncio as redis
 
 from scoreboard.apply.store import LeaderboardStore
 from scoreboard.apply.store.redis_store import RedisLeaderboardStore
+from scoreboard.boards.model import Board
 from scoreboard.errors import RateLimited, ScoreOverflow
 from scoreboard.intake.rate_limit import rate_window
 from scoreboard.models import Leaderboard, ScoreUpdate
@@ -233,3 +234,66 @@ async def test_a_moving_window_lets_requests_in_again_once_it_has_passed(namespa
         assert 0 < await client.pttl(f"{namespace}:rate:score-update:ivy") <= 1000
     finally:
         await client.aclose()
+
+
+LAPS = Board("laps", "Lap times", operator="best", order="asc")
+HIGH = Board("high", "High scores", operator="best", order="desc")
+LAST = Board("last", "Latest", operator="set", order="desc")
+
+
+async def post_and_apply(store: LeaderboardStore, user: str, value: int) -> int:
+    update = ScoreUpdate.new(user, user.title(), value, board=store.board)
+    new_value = await store.reserve(update, MAX_SAFE)
+    await store.apply([update])
+    return new_value
+
+
+@pytest.mark.parametrize(
+    ("board", "posted", "kept"),
+    [
+        (HIGH, [5, 3, 8, 8], [5, 5, 8, 8]),
+        (LAPS, [60, 55, 70], [60, 55, 55]),
+        (LAST, [5, 9, 2], [5, 9, 2]),
+    ],
+)
+async def test_each_operator_keeps_its_value_and_answers_it_as_new_score(
+    store: LeaderboardStore, board: Board, posted: list[int], kept: list[int]
+):
+    on_board = store.for_board(board)
+    answers = [await post_and_apply(on_board, "ann", value) for value in posted]
+    assert answers == kept
+    [row] = (await on_board.board_page(0, 10)).entries
+    assert (row.user_id, row.score) == ("ann", kept[-1])
+    assert (await store.board_page(0, 10)).entries == (), "global is a board of its own"
+
+
+async def test_ascending_boards_rank_the_lowest_first_and_ties_go_to_who_reached_it_first(
+    store: LeaderboardStore,
+):
+    laps = store.for_board(LAPS)
+    for user, time in (("bea", 61), ("cal", 58), ("dan", 61), ("eve", 70), ("bea", 75)):
+        await post_and_apply(laps, user, time)
+    page = await laps.board_page(0, 10)
+    assert [(r.user_id, r.score, r.rank) for r in page.entries] == [
+        ("cal", 58, 1),
+        ("bea", 61, 2),  # 75 is no better: bea keeps 61, reached before dan's
+        ("dan", 61, 3),
+        ("eve", 70, 4),
+    ]
+    top = await laps.leaderboard()
+    assert (top.board_id, [e.user_id for e in top.top]) == ("laps", ["cal", "bea", "dan", "eve"])
+    rank = await laps.user_rank("dan", 1)
+    assert rank is not None and (rank.user.rank, rank.user.score) == (3, 61)
+    assert [r.user_id for r in (*rank.above, *rank.below)] == ["bea", "eve"]
+
+
+async def test_a_set_board_moves_a_user_whose_value_changed_behind_those_who_reached_it_first(
+    store: LeaderboardStore,
+):
+    last = store.for_board(LAST)
+    await post_and_apply(last, "fay", 10)
+    await post_and_apply(last, "gus", 10)
+    await post_and_apply(last, "fay", 12)
+    await post_and_apply(last, "fay", 10)
+    page = await last.board_page(0, 10)
+    assert [(r.user_id, r.score) for r in page.entries] == [("gus", 10), ("fay", 10)]

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from scoreboard.apply.store.rankings import BoardPage, UserRank
+from scoreboard.boards.model import Board
 from scoreboard.intake.rate_limit import RateWindow
 from scoreboard.models import Leaderboard, ScoreUpdate
 
@@ -19,7 +20,11 @@ FORGET_GRACE_SECONDS = 30
 
 
 class LeaderboardStore(Protocol):
-    """Scores, usernames and the published top 10, shared by every process of a deployment."""
+    """One season of one board: scores, usernames and the published top 10, shared by every
+    process of a deployment. The store of the deployment's `global` board hands out the others."""
+
+    def for_board(self, board: Board, season: int = 1) -> LeaderboardStore:
+        """The store of `board`'s `season`, sharing this one's connections and group commits."""
 
     async def reserve(
         self, update: ScoreUpdate, max_total: int, limit: RateWindow | None = None

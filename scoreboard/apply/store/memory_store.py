@@ -18,6 +18,7 @@ from scoreboard.apply.store.rankings import (
     ranked,
     user_rank_around,
 )
+from scoreboard.boards.model import GLOBAL_BOARD, Board
 from scoreboard.errors import ScoreOverflow
 from scoreboard.intake.rate_limit import RateWindow, UserRateLimiter
 from scoreboard.intake.rate_policy import RATE_LIMIT_EXAMPLE
@@ -30,7 +31,10 @@ _RankKey = tuple[int, int, str]
 class MemoryLeaderboardStore:
     """LeaderboardStore in dicts; methods never await, so each one is atomic on the event loop."""
 
-    def __init__(self) -> None:
+    def __init__(self, board: Board = GLOBAL_BOARD, season: int = 1) -> None:
+        self.board, self.season = board, season
+        self._sign = -1 if board.order == "desc" else 1
+        self._siblings: dict[tuple[str, int], MemoryLeaderboardStore] = {}
         self._accepted: dict[str, int] = {}
         self._rank_keys: dict[str, _RankKey] = {}
         self._ranking: SortedList = SortedList()
@@ -38,19 +42,39 @@ class MemoryLeaderboardStore:
         self._seq = itertools.count(1)
         # Message id: (when first seen, True once applied, False once cancelled).
         self._seen_messages: OrderedDict[str, tuple[float, bool]] = OrderedDict()
-        self._published = Leaderboard(version=0, top=())
+        self._published = Leaderboard(version=0, top=(), board_id=board.board_id, season=season)
         self._requests = UserRateLimiter(MemoryStorage(), RATE_LIMIT_EXAMPLE, "score-update")
+
+    def for_board(self, board: Board, season: int = 1) -> MemoryLeaderboardStore:
+        """The store of `board`'s `season`; message ids and rate limits are shared by all."""
+        if (board.board_id, season) == (self.board.board_id, self.season) and board == self.board:
+            return self
+        sibling = self._siblings.get((board.board_id, season))
+        if sibling is None or sibling.board != board:
+            sibling = MemoryLeaderboardStore(board, season)
+            sibling._seen_messages, sibling._requests = self._seen_messages, self._requests
+            self._siblings[(board.board_id, season)] = sibling
+        return sibling
 
     async def reserve(
         self, update: ScoreUpdate, max_total: int, limit: RateWindow | None = None
     ) -> int:
         if limit is not None:
             await self._requests.check(update.user_id, limit.text)
-        total = self._accepted.get(update.user_id, self._score(update.user_id)) + update.increment
-        if total > max_total:
+        old = self._accepted.get(update.user_id, self._value(update.user_id))
+        new = self._combined(old, update.increment)
+        if self.board.operator == "incr" and new > max_total:
             raise ScoreOverflow()
-        self._accepted[update.user_id] = total
-        return total
+        self._accepted[update.user_id] = new
+        return new
+
+    def _combined(self, old: int | None, value: int) -> int:
+        """The user's value after `value` is posted to a board where they have `old`."""
+        if self.board.operator == "incr":
+            return (old or 0) + value
+        if self.board.operator == "best" and old is not None and not self.board.better(value, old):
+            return old
+        return value
 
     async def count_refused(self, user_id: str, limit: RateWindow) -> None:
         await self._requests.check(user_id, limit.text)
@@ -58,7 +82,10 @@ class MemoryLeaderboardStore:
     async def release(self, update: ScoreUpdate) -> bool:
         if not self._remember(update.message_id, applied=False):
             return False
-        self._accepted[update.user_id] -= update.increment
+        if self.board.operator == "incr":
+            self._accepted[update.user_id] -= update.increment
+        else:  # what came before is not known here: start again from the applied value
+            self._accepted.pop(update.user_id, None)
         return True
 
     async def apply(
@@ -72,29 +99,33 @@ class MemoryLeaderboardStore:
         for index, update in enumerate(updates):
             if not self._remember(update.message_id, applied=True):
                 continue
-            total = self._score(update.user_id) + update.increment
+            old = self._value(update.user_id)
+            new = self._combined(old, update.increment)
+            self._names[update.user_id] = update.username
+            applied = True
+            if new == old and self.board.operator != "incr":
+                continue  # the user keeps the place they reached first
             sequence = next(self._seq) if sequences is None else sequences[index]
             old_key = self._rank_keys.get(update.user_id)
             if old_key is not None:
                 self._ranking.remove(old_key)
                 sequence = max(sequence, old_key[1])
-            new_key = (-total, sequence, update.user_id)
+            new_key = (self._sign * new, sequence, update.user_id)
             self._ranking.add(new_key)
             self._rank_keys[update.user_id] = new_key
-            self._names[update.user_id] = update.username
-            applied = True
         if not applied:
             return None
         return self._publish_if_changed()
 
     def _publish_if_changed(self) -> Leaderboard | None:
         top = tuple(
-            LeaderboardEntry(user_id=user, username=self._names[user], score=-negated)
-            for negated, _, user in self._ranking.islice(0, TOP_N)
+            LeaderboardEntry(user_id=user, username=self._names[user], score=self._sign * signed)
+            for signed, _, user in self._ranking.islice(0, TOP_N)
         )
         if top == self._published.top:
             return None
-        self._published = Leaderboard(version=self._published.version + 1, top=top)
+        version = self._published.version + 1
+        self._published = Leaderboard(version, top, self.board.board_id, self.season)
         return self._published
 
     async def remove_users(self, user_ids: Sequence[str] | None) -> Leaderboard | None:
@@ -127,11 +158,12 @@ class MemoryLeaderboardStore:
     def _rows(self, start: int, stop: int) -> tuple[RankedEntry, ...]:
         """Rows `start` to `stop` (0-based, stop excluded) of the ranking."""
         keys = self._ranking.islice(start, stop)
-        return ranked(((user, self._names[user], -negated) for negated, _, user in keys), start + 1)
+        rows = ((user, self._names[user], self._sign * signed) for signed, _, user in keys)
+        return ranked(rows, start + 1)
 
-    def _score(self, user_id: str) -> int:
+    def _value(self, user_id: str) -> int | None:
         key = self._rank_keys.get(user_id)
-        return 0 if key is None else -key[0]
+        return None if key is None else self._sign * key[0]
 
     async def forget(self, message_ids: Sequence[str]) -> None:
         # At once, with no grace: in one process a publish cannot time out, so nothing is cancelled

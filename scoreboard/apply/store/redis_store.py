@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -23,6 +24,8 @@ from scoreboard.apply.store.rankings import (
     ranked,
     user_rank_around,
 )
+from scoreboard.boards.keys import season_prefix
+from scoreboard.boards.model import GLOBAL_BOARD, GLOBAL_BOARD_ID, Board
 from scoreboard.errors import (
     ApiError,
     BoardOutOfSync,
@@ -78,9 +81,15 @@ class RedisLeaderboardStore:
         observe_group: Callable[[int], None] | None = None,
         group_wait_seconds: float = 0.0,
         forget_grace_seconds: int = FORGET_GRACE_SECONDS,
+        board: Board = GLOBAL_BOARD,
+        season: int = 1,
     ) -> None:
         self._client = client
-        self._keys = _Keys(prefix)
+        self._prefix = prefix
+        self.board, self.season = board, season
+        self._sign = -1 if board.order == "desc" else 1
+        self._keys = _Keys(prefix, board.board_id, season)
+        self._siblings: dict[tuple[str, int], RedisLeaderboardStore] = {}
         self._forget_grace = forget_grace_seconds
         # With a ledger, the board must have been rebuilt from it before anything is applied.
         self._ledger_backed = ledger_backed
@@ -95,28 +104,49 @@ class RedisLeaderboardStore:
         self._board_page = _load_script(client, "board_page.lua", "read_rows.lua")
         self._user_rank = _load_script(client, "user_rank.lua", "read_rows.lua")
 
+    def for_board(self, board: Board, season: int = 1) -> RedisLeaderboardStore:
+        """The store of `board`'s `season`, sharing this one's connections and group commits."""
+        if (board.board_id, season) == (self.board.board_id, self.season) and board == self.board:
+            return self
+        sibling = self._siblings.get((board.board_id, season))
+        if sibling is None or sibling.board != board:
+            sibling = copy.copy(self)
+            sibling.board, sibling.season = board, season
+            sibling._sign = -1 if board.order == "desc" else 1
+            sibling._keys = _Keys(self._prefix, board.board_id, season)
+            sibling._siblings = {}
+            self._siblings[(board.board_id, season)] = sibling
+        return sibling
+
     async def reserve(
         self, update: ScoreUpdate, max_total: int, limit: RateWindow | None = None
     ) -> int:
-        # Admissions arriving together share one script call (group commit).
-        return await self._admissions.submit(
-            _Admission(update.user_id, update.increment, max_total, limit)
+        # Admissions arriving together share one script call (group commit), whatever their board.
+        admission = _Admission(
+            self._keys.prefix,
+            update.user_id,
+            update.increment,
+            self.board.operator,
+            self._sign,
+            max_total,
+            limit,
         )
+        return await self._admissions.submit(admission)
 
     async def count_refused(self, user_id: str, limit: RateWindow) -> None:
-        await self._admissions.submit(_Admission(user_id, 0, 0, limit))
+        await self._admissions.submit(_Admission("", user_id, 0, "", -1, 0, limit))
 
     async def _admit_group(self, group: Sequence[_Admission]) -> list[int | ApiError]:
-        keys = self._keys
         # One cap per call: a group holds one deployment's updates, whose cap is the same.
-        caps = [a.max_total for a in group if a.increment]
-        args: list[str | int] = [min(caps, default=0), keys.rate_window]
+        caps = [a.max_total for a in group if a.operator == "incr"]
+        args: list[str | int] = [min(caps, default=0), self._keys.rate_window]
         for admission in group:
             limit = admission.limit
-            args += [admission.user_id, admission.increment]
+            args += [admission.prefix, admission.user_id, admission.value, admission.operator]
+            args.append(admission.sign)
             args += ["", 0] if limit is None else [limit.amount, limit.milliseconds]
         async with redis_errors_as_unavailable():
-            reply = await self._reserve(keys=[keys.accepted, keys.members, keys.board], args=args)
+            reply = await self._reserve(args=args)
         return [
             _admitted(int(code), int(value))
             for code, value in zip(reply[::2], reply[1::2], strict=True)
@@ -126,7 +156,7 @@ class RedisLeaderboardStore:
         async with redis_errors_as_unavailable():
             released = await self._release(
                 keys=[self._keys.dedup(update.message_id), self._keys.accepted],
-                args=[update.user_id, update.increment, DEDUPLICATION_TTL_SECONDS],
+                args=[update.user_id, update.increment, DEDUPLICATION_TTL_SECONDS, update.operator],
             )
         return bool(released)
 
@@ -143,7 +173,7 @@ class RedisLeaderboardStore:
         require_synced = "1" if self._ledger_backed else "0"
         args: list[str | int] = [keys.dedup(""), DEDUPLICATION_TTL_SECONDS, TOP_N, require_synced]
         # Folded into this call: forgetting costs no round trip of its own under load.
-        args += [self._forget_grace, len(forget), *forget]
+        args += [self._forget_grace, self.board.operator, self._sign, len(forget), *forget]
         for index, update in enumerate(updates):
             sequence = "" if sequences is None else sequences[index]
             args += [update.message_id, update.user_id, update.username, update.increment, sequence]
@@ -160,7 +190,7 @@ class RedisLeaderboardStore:
         version = int(result[1])
         if version == 0:
             return None
-        return decode_top(result[2], version)
+        return self._decode_top(result[2], version)
 
     async def forget(self, message_ids: Sequence[str]) -> None:
         for ids in _chunks(message_ids, 5000):
@@ -170,13 +200,18 @@ class RedisLeaderboardStore:
     async def leaderboard(self) -> Leaderboard:
         async with redis_errors_as_unavailable():
             version, encoded = await self._client.mget([self._keys.version, self._keys.top])
-        return decode_top(encoded, int(version or 0))
+        return self._decode_top(encoded, int(version or 0))
+
+    def _decode_top(self, encoded: bytes | str | None, version: int) -> Leaderboard:
+        top = decode_top(encoded, version)
+        return Leaderboard(top.version, top.top, self.board.board_id, self.season)
 
     async def board_page(self, offset: int, limit: int) -> BoardPage:
         keys = self._keys
         async with redis_errors_as_unavailable():
             reply = await self._board_page(
-                keys=[keys.board, keys.names, keys.version], args=[offset, offset + limit - 1]
+                keys=[keys.board, keys.names, keys.version],
+                args=[offset, offset + limit - 1, self._sign],
             )
         return BoardPage(int(reply[0]), int(reply[1]), _decode_rows(reply[2:], offset + 1))
 
@@ -184,7 +219,8 @@ class RedisLeaderboardStore:
         keys = self._keys
         async with redis_errors_as_unavailable():
             reply = await self._user_rank(
-                keys=[keys.board, keys.members, keys.names, keys.version], args=[user_id, around]
+                keys=[keys.board, keys.members, keys.names, keys.version],
+                args=[user_id, around, self._sign],
             )
         if len(reply) == 2:
             return None
@@ -199,10 +235,10 @@ class RedisLeaderboardStore:
         async with redis_errors_as_unavailable():
             result = await self._remove(
                 keys=[keys.board, keys.members, keys.names, keys.accepted, keys.version, keys.top],
-                args=[TOP_N, *(user_ids or [])],
+                args=[TOP_N, self._sign, *(user_ids or [])],
             )
         version = int(result[1])
-        return None if version == 0 else decode_top(result[2], version)
+        return None if version == 0 else self._decode_top(result[2], version)
 
     async def synced(self) -> bool:
         """True once the board has been rebuilt from (or adopted into) the ledger."""
@@ -252,7 +288,8 @@ class RedisLeaderboardStore:
             member, negated = row[0], row[1]
             sequence, _, user = _text(member).partition(":")
             username = usernames.get(user, user)
-            standings.append(UserStanding(user, username, -int(float(negated)), int(sequence)))
+            value = self._sign * int(float(negated))
+            standings.append(UserStanding(user, username, value, int(sequence)))
         return standings
 
     async def restore(
@@ -267,7 +304,7 @@ class RedisLeaderboardStore:
         the lost board still take the restored one.
         """
         keys = self._keys
-        ranked = sorted(standings, key=lambda s: (-s.score, s.sequence))
+        ranked = sorted(standings, key=lambda s: (self._sign * s.score, s.sequence))
         top = [[s.user_id, s.username, str(s.score)] for s in ranked[:TOP_N]]
         # The same text apply.lua stores, so its next run sees no change where there is none.
         encoded = json.dumps(top, separators=(",", ":"), ensure_ascii=False)
@@ -279,7 +316,7 @@ class RedisLeaderboardStore:
                     members: dict[Any, Any] = {
                         s.user_id: f"{s.sequence:016d}:{s.user_id}" for s in group
                     }
-                    pipe.zadd(keys.board, {members[s.user_id]: -s.score for s in group})
+                    pipe.zadd(keys.board, {members[s.user_id]: self._sign * s.score for s in group})
                     pipe.hset(keys.members, mapping=members)
                     names: dict[Any, Any] = {s.user_id: s.username for s in group}
                     pipe.hset(keys.names, mapping=names)
@@ -297,10 +334,13 @@ class RedisLeaderboardStore:
 
 @dataclass(frozen=True)
 class _Admission:
-    """One update (or, with increment 0, one refused request) waiting for its group's script."""
+    """One update (or, with operator '', one refused request) waiting for its group's script."""
 
+    prefix: str  # its board season's keys
     user_id: str
-    increment: int
+    value: int
+    operator: str
+    sign: int
     max_total: int
     limit: RateWindow | None
 
@@ -324,9 +364,11 @@ def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
 
 
 class _Keys:
-    """Names of every Redis key the store uses."""
+    """Names of every Redis key the store uses: the board's season's, and the deployment's."""
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, deployment: str, board_id: str = GLOBAL_BOARD_ID, season: int = 1) -> None:
+        prefix = season_prefix(deployment, board_id, season)
+        self.prefix = prefix
         self.board = f"{prefix}board"
         self.members = f"{prefix}members"
         self.names = f"{prefix}names"
@@ -336,8 +378,9 @@ class _Keys:
         self.top = f"{prefix}top"
         self.synced = f"{prefix}ledger-synced"
         self.rebuild_lock = f"{prefix}rebuild-lock"
-        self._dedup_prefix = f"{prefix}msg:"
-        self.rate_window = f"{prefix}rate:score-update:"
+        # Message ids are unique across boards, and a user's rate limit counts every board.
+        self._dedup_prefix = f"{deployment}msg:"
+        self.rate_window = f"{deployment}rate:score-update:"
 
     def for_apply(self) -> list[str]:
         return [self.board, self.members, self.names, self.seq, self.version, self.top, self.synced]

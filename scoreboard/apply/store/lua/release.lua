@@ -1,8 +1,14 @@
 -- Cancel an update whose publish failed, unless a worker applied it already.
 -- KEYS: the message's deduplication key, accepted (hash)
--- ARGV: userId, increment, ttl seconds
+-- ARGV: userId, value, ttl seconds, the board's operator
 if redis.call('SET', KEYS[1], 'cancelled', 'NX', 'EX', ARGV[3]) then
-  redis.call('HINCRBY', KEYS[2], ARGV[1], '-' .. ARGV[2])
+  if ARGV[4] == 'incr' then
+    redis.call('HINCRBY', KEYS[2], ARGV[1], '-' .. ARGV[2])
+  else
+    -- What the user had before cannot be told from here: the next reservation starts again
+    -- from the applied value.
+    redis.call('HDEL', KEYS[2], ARGV[1])
+  end
   return 1
 end
 return 0

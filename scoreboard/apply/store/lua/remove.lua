@@ -1,13 +1,13 @@
 -- Take users off the board (an admin's removal or reset), then publish the top N if it changed.
 -- KEYS: board (zset), members (hash), names (hash), accepted (hash), version (counter), top (string)
--- ARGV: top n, then the userIds to remove (none: remove everyone)
+-- ARGV: top n, sign (see apply.lua), then the userIds to remove (none: remove everyone)
 local board, members, names = KEYS[1], KEYS[2], KEYS[3]
 local removed = 0
-if #ARGV == 1 then
+if #ARGV == 2 then
   removed = redis.call('ZCARD', board)
   redis.call('DEL', board, members, names, KEYS[4])
 else
-  for i = 2, #ARGV do
+  for i = 3, #ARGV do
     local member = redis.call('HGET', members, ARGV[i])
     if member then
       redis.call('ZREM', board, member)
@@ -18,6 +18,6 @@ else
     redis.call('HDEL', KEYS[4], ARGV[i])
   end
 end
-local version, encoded = publish_top(board, names, KEYS[5], KEYS[6], tonumber(ARGV[1]))
+local version, encoded = publish_top(board, names, KEYS[5], KEYS[6], tonumber(ARGV[1]), tonumber(ARGV[2]))
 if not version then return {removed, 0} end
 return {removed, version, encoded}

@@ -1,19 +1,21 @@
 -- Admit a group of score updates, in order: count each against its user's rate limit, then
--- count it as accepted. Returns two numbers per update:
---   0, the user's score once it is applied   accepted
---   1, 0                                     refused: the score would pass the cap (not counted)
+-- count it as accepted on its board. Returns two numbers per update:
+--   0, the user's value on the board once it is applied   accepted
+--   1, 0                                     refused: the value would pass the cap (not counted)
 --   2, milliseconds until a request is let in refused: over the rate limit (not counted)
--- An update with increment 0 is a refused request that only counts against the limit (0, 0).
--- KEYS: accepted (hash userId -> accepted total), members (hash), board (zset)
--- ARGV: max total, rate window key prefix, then per update:
---       userId, increment, limit amount ('' for none), limit window in milliseconds
+-- An update with operator '' is a refused request that only counts against the limit (0, 0).
+-- ARGV: max total (an incr board's cap), rate window key prefix, then per update:
+--       board key prefix (its season's keys: accepted, members, board), userId, value,
+--       operator (incr, best, set or ''), sign (-1: higher ranks first, 1: lower first),
+--       limit amount ('' for none), limit window in milliseconds
 --
--- The rate limit is a moving window per user: a list of request times, newest first, at most
--- `amount` long. A request is let in when the amount-th newest is older than the window.
+-- The rate limit is a moving window per user, across every board: a list of request times,
+-- newest first, at most `amount` long. A request is let in when the amount-th newest is older
+-- than the window.
 local max_total = tonumber(ARGV[1])
 local now = redis.call('TIME')
 now = now[1] * 1000 + math.floor(now[2] / 1000)
-local totals = {}
+local accepted = {}
 local results = {}
 
 local function admitted(user, amount, window)
@@ -30,32 +32,43 @@ local function admitted(user, amount, window)
   return 0
 end
 
-local function accepted_total(user)
-  local accepted = redis.call('HGET', KEYS[1], user)
-  if accepted then return tonumber(accepted) end
-  -- No reservation yet (e.g. the board was restored): start from the applied score.
-  local member = redis.call('HGET', KEYS[2], user)
-  return member and -tonumber(redis.call('ZSCORE', KEYS[3], member)) or 0
+-- The user's value counting every update accepted so far, or nil when they have none.
+local function accepted_value(prefix, user, sign)
+  local value = redis.call('HGET', prefix .. 'accepted', user)
+  if value then return tonumber(value) end
+  -- No reservation yet (e.g. the board was restored): start from the applied value.
+  local member = redis.call('HGET', prefix .. 'members', user)
+  return member and sign * tonumber(redis.call('ZSCORE', prefix .. 'board', member)) or nil
 end
 
-for i = 3, #ARGV, 4 do
-  local user, increment = ARGV[i], tonumber(ARGV[i + 1])
-  local wait = admitted(user, ARGV[i + 2], ARGV[i + 3])
+for i = 3, #ARGV, 7 do
+  local prefix, user, value = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  local operator, sign = ARGV[i + 3], tonumber(ARGV[i + 4])
+  local wait = admitted(user, ARGV[i + 5], ARGV[i + 6])
+  local slot = prefix .. '\0' .. user
   if wait > 0 then
     results[#results + 1], results[#results + 2] = 2, wait
-  elseif increment == 0 then
+  elseif operator == '' then
     results[#results + 1], results[#results + 2] = 0, 0
   else
-    local total = totals[user] or accepted_total(user)
-    local new_total = total + increment
-    if new_total > max_total then
-      results[#results + 1], results[#results + 2] = 1, 0
-      totals[user] = total
+    local old = accepted[slot]
+    if old == nil then old = accepted_value(prefix, user, sign) or false end
+    local new
+    if operator == 'incr' then
+      new = (old or 0) + value
+    elseif operator == 'best' and old and old * -sign >= value * -sign then
+      new = old  -- not better: the board keeps the value reached first
     else
-      totals[user] = new_total
+      new = value
+    end
+    if operator == 'incr' and new > max_total then
+      results[#results + 1], results[#results + 2] = 1, 0
+      accepted[slot] = old
+    else
+      accepted[slot] = new
       -- Lua prints numbers with 14 significant digits; '%.0f' keeps all 16.
-      redis.call('HSET', KEYS[1], user, string.format('%.0f', new_total))
-      results[#results + 1], results[#results + 2] = 0, new_total
+      redis.call('HSET', prefix .. 'accepted', user, string.format('%.0f', new))
+      results[#results + 1], results[#results + 2] = 0, new
     end
   end
 end
