@@ -76,6 +76,16 @@ class Endpoint:
     path_enums: dict[str, tuple[str, ...]] = field(default_factory=dict)  # e.g. static names
 
 
+IDEMPOTENCY_KEY = Header(
+    "Idempotency-Key",
+    "Makes a retry safe: the same key from the same user with the same body within "
+    "24 hours answers the first response again and changes nothing; with another "
+    f"body it is 409. 1 to {MAX_KEY_LENGTH} printable ASCII characters",
+    1,
+    MAX_KEY_LENGTH,
+    # HTTP strips spaces around a header value, so it cannot start or end with one.
+    "^[!-~](?:[ -~]*[!-~])?$",
+)
 READ_LIMIT = "Counts against `READ_RATE_LIMIT` (now {read_rate_limit})."
 ADMIN = "Needs a token whose `role` claim is `admin`; the action is logged."
 NO_DEAD_LETTER_QUEUE = error("The single-process mode keeps no dead-letter queue")
@@ -131,18 +141,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             "the limit of the token's `tier` (`RATE_LIMITS`, or an admin's override), else "
             "`RATE_LIMIT` (now {rate_limit})."
         ),
-        headers=(
-            Header(
-                "Idempotency-Key",
-                "Makes a retry safe: the same key from the same user with the same body within "
-                "24 hours answers the first response again and changes nothing; with another "
-                f"body it is 409. 1 to {MAX_KEY_LENGTH} printable ASCII characters",
-                1,
-                MAX_KEY_LENGTH,
-                # HTTP strips spaces around a header value, so it cannot start or end with one.
-                "^[!-~](?:[ -~]*[!-~])?$",
-            ),
-        ),
+        headers=(IDEMPOTENCY_KEY,),
         body="ScoreUpdateRequest",
         body_example={"userId": "alice", "scoreIncrement": 5},
         answers={
@@ -209,6 +208,92 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             ),
             401: shared(UNAUTHORIZED),
             404: error("`No score for this user`: the user has no applied score"),
+            429: shared(TOO_MANY),
+            503: shared(UNAVAILABLE),
+        },
+    ),
+    Endpoint(
+        "postBoardScore",
+        "POST",
+        "/api/boards/{boardId}/scores",
+        "boards",
+        "Queue a score on a board",
+        description=(
+            "On an `incr` board `score` is added (1 to {max_increment}); on a `best` board the "
+            "better of the user's value and `score` is kept, on a `set` board `score` replaces "
+            "it (0 to {max_score}). `newScore` is the user's value on the board once this "
+            "update and every one accepted before it are applied. A user posts their own "
+            "score; a token with `role: service` (a game server) posts for any `userId` and "
+            "sends `username`; on an `authoritative` board only service tokens may post. Rate "
+            "limits count a user's updates on every board together (now {rate_limit}); "
+            "Idempotency-Key as for `POST /api/score/update`."
+        ),
+        headers=(IDEMPOTENCY_KEY,),
+        body="BoardScoreRequest",
+        body_example={"userId": "alice", "score": 5},
+        answers={
+            200: Answer("Queued", models.BoardScoreAccepted, headers=("Idempotent-Replayed",)),
+            400: error(
+                "`score` is not a JSON integer in the board's range, the body is not JSON or "
+                "has no valid `userId`, `username` is missing with a service token or sent "
+                "without one, the total would pass 2^53−1, the `boardId` is not a board id, or "
+                "the Idempotency-Key is malformed"
+            ),
+            401: shared(UNAUTHORIZED),
+            403: error(
+                "`A user can only update their own score`, `Only a service token may post to "
+                "this board` (an authoritative board), or `HTTPS required`"
+            ),
+            404: error("`Board not found`"),
+            409: error(
+                "The Idempotency-Key was used by this user with another body, or its first "
+                "request is still running"
+            ),
+            413: error("`Request body too large`: over {max_body_bytes} bytes"),
+            415: shared(UNSUPPORTED_ENCODING),
+            429: shared(TOO_MANY),
+            503: shared(UNAVAILABLE),
+        },
+    ),
+    Endpoint(
+        "getBoardLeaderboard",
+        "GET",
+        "/api/boards/{boardId}/leaderboard",
+        "boards",
+        "A page of a board's live season",
+        description=(
+            "As `GET /api/leaderboard`, for any board, in its order (a `desc` board lists the "
+            "highest value first, an `asc` board the lowest), with `boardId` and `season`. "
+            f"{READ_LIMIT}"
+        ),
+        query=queries.BoardQuery,
+        answers={
+            200: Answer("The page; `entries` is empty past the end", models.BoardSeasonPage),
+            308: shared(HTTPS_REDIRECT),
+            400: error("`limit` or `offset` out of range or given twice, or a malformed `boardId`"),
+            401: shared(UNAUTHORIZED),
+            404: error("`Board not found`"),
+            429: shared(TOO_MANY),
+            503: shared(UNAVAILABLE),
+        },
+    ),
+    Endpoint(
+        "getBoardUserRank",
+        "GET",
+        "/api/boards/{boardId}/users/{userId}/rank",
+        "boards",
+        "A user's rank and neighbours on a board",
+        description=(
+            "As `GET /api/users/{{userId}}/rank`, for any board's live season, with `boardId` "
+            f"and `season`. {READ_LIMIT}"
+        ),
+        query=queries.RankQuery,
+        answers={
+            200: Answer("The user's row and neighbours", models.BoardUserRank),
+            308: shared(HTTPS_REDIRECT),
+            400: error("`around` out of range, or a malformed `userId` or `boardId`"),
+            401: shared(UNAUTHORIZED),
+            404: error("`Board not found`, or `No score for this user on this board`"),
             429: shared(TOO_MANY),
             503: shared(UNAVAILABLE),
         },

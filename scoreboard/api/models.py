@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from scoreboard.api.queries import MAX_AROUND, MAX_LIMIT
+from scoreboard.boards.model import BOARD_ID_PATTERN
 from scoreboard.config import MAX_SAFE_INTEGER
 from scoreboard.intake.identities import MAX_USER_ID_LENGTH, MAX_USERNAME_LENGTH
 from scoreboard.models import TOP_N
@@ -95,7 +96,7 @@ class RankedEntry(Wire):
     rank: Score
     user_id: str
     username: Username
-    score: Score
+    score: Count  # 0 is a score on a `best` or `set` board
 
 
 class BoardPage(Wire):
@@ -160,7 +161,7 @@ class TopEntry(Wire):
 
     user_id: str
     username: str
-    score: Score
+    score: Count
 
 
 class LeaderboardUpdate(Wire):
@@ -271,3 +272,71 @@ def score_update_request(max_increment: int) -> type[msgspec.Struct]:
         [("user_id", user_id), ("score_increment", increment)],
         bases=(Wire,),
     )
+
+
+class BoardScoreAccepted(Wire):
+    """The answer to an accepted score on a board."""
+
+    message: Literal["Score update queued"]
+    new_score: Annotated[
+        int,
+        msgspec.Meta(
+            ge=0,
+            le=MAX_SAFE_INTEGER,
+            description=(
+                "The user's value on the board once this update and every update accepted "
+                "before it are applied"
+            ),
+        ),
+    ]
+
+
+def board_score_request(max_score: int) -> type[msgspec.Struct]:
+    """The body of POST /api/boards/{boardId}/scores, with this deployment's largest value."""
+    score = Annotated[
+        int,
+        msgspec.Meta(
+            ge=0,
+            le=max_score,
+            description=(
+                "On an `incr` board the amount to add (1 to `MAX_SCORE_INCREMENT`), on a `best` "
+                "or `set` board the score itself (0 to `MAX_SCORE`); a plain JSON integer"
+            ),
+        ),
+    ]
+    user_id = _user_id(f"{USER_ID_RULE}; must equal the token's `sub` unless it is a service's")
+    username = Annotated[
+        str,
+        msgspec.Meta(
+            min_length=1,
+            max_length=256,
+            description="The name the board shows: required with a service token, else refused",
+        ),
+    ]
+    return msgspec.defstruct(
+        "BoardScoreRequest",
+        [("user_id", user_id), ("score", score), ("username", username | None, None)],
+        bases=(Wire,),
+    )
+
+
+BoardIdText = Annotated[
+    str, msgspec.Meta(pattern=BOARD_ID_PATTERN, description="The board's id", examples=["weekly"])
+]
+SeasonNumber = Annotated[
+    int, msgspec.Meta(ge=1, le=MAX_SAFE_INTEGER, description="The board's live season, from 1")
+]
+
+
+class BoardSeasonPage(BoardPage):
+    """A page of a board's live season: GET /api/leaderboard's page, and which board and season."""
+
+    board_id: BoardIdText
+    season: SeasonNumber
+
+
+class BoardUserRank(UserRank):
+    """A user's place on a board's live season, with the board and the season."""
+
+    board_id: BoardIdText
+    season: SeasonNumber

@@ -36,10 +36,13 @@ TAGS = {
     "scores": "Posting scores and their history",
     "board": "Reading the board",
     "meta": "The service itself",
+    "boards": "Boards other than the default: scores and reads",
     "admin": "Acting on the board and the limits (role admin)",
     "page": "The live page in the browser",
 }
 _PATH_PARAMETER = re.compile(r"\{([^}]+)\}")
+# Each path parameter's schema (a component) and example.
+_PATH_PARAMETERS = {"userId": ("UserId", "alice"), "boardId": ("BoardId", "weekly")}
 
 
 def _socketio_description(socketio_path: str) -> str:
@@ -154,8 +157,11 @@ def _schemas(settings: Settings) -> Schema:
         for answer in endpoint.answers.values()
         if answer.body is not None
     }
-    request = models.score_update_request(settings.max_score_increment)
-    every: set[type] = {*answers, models.LeaderboardUpdate, request}
+    requests = {
+        models.score_update_request(settings.max_score_increment),
+        models.board_score_request(max(settings.max_score, settings.max_score_increment)),
+    }
+    every: set[type] = {*answers, models.LeaderboardUpdate, *requests}
     types = sorted(every, key=lambda kind: kind.__name__)
     _, components = msgspec.json.schema_components(
         types, ref_template="#/components/schemas/{name}"
@@ -166,6 +172,7 @@ def _schemas(settings: Settings) -> Schema:
             schema["properties"] = {"status": {"const": "success"}, **schema["properties"]}
             schema["required"] = ["status", *schema.get("required", [])]
     components["UserId"] = msgspec.json.schema(models.UserId)
+    components["BoardId"] = msgspec.json.schema(models.BoardIdText)
     components["RateLimits"] = msgspec.json.schema(models.RateLimits)
     return dict(sorted(components.items()))
 
@@ -177,13 +184,14 @@ def _parameters(endpoint: Endpoint) -> list[Schema]:
             schema: Schema = {"type": "string", "enum": list(endpoint.path_enums[name])}
             parameters.append({"name": name, "in": "path", "required": True, "schema": schema})
         else:
+            schema_name, example = _PATH_PARAMETERS[name]
             parameters.append(
                 {
                     "name": name,
                     "in": "path",
                     "required": True,
-                    "schema": _ref("schemas", "UserId"),
-                    "example": "alice",
+                    "schema": _ref("schemas", schema_name),
+                    "example": example,
                 }
             )
     for field in integer_fields(endpoint.query) if endpoint.query is not None else ():
@@ -265,6 +273,7 @@ def openapi_document(settings: Settings) -> Schema:
         "rate_limit": settings.rate_limit,
         "read_rate_limit": settings.read_rate_limit,
         "max_increment": settings.max_score_increment,
+        "max_score": settings.max_score,
         "max_body_bytes": MAX_BODY_BYTES,
     }
     paths: Schema = {}

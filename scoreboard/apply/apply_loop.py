@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -15,8 +16,9 @@ from scoreboard.apply.ledger.rebuild import ensure_board_matches_ledger
 from scoreboard.apply.redeliveries import RedeliveryCounter
 from scoreboard.apply.store import LeaderboardStore
 from scoreboard.apply.store.redis_store import RedisLeaderboardStore
+from scoreboard.boards.model import GLOBAL_BOARD_ID, Board
 from scoreboard.errors import BoardOutOfSync
-from scoreboard.models import Leaderboard
+from scoreboard.models import Leaderboard, ScoreUpdate
 from scoreboard.ops.metrics import Metrics
 from scoreboard.ops.request_ids import bound_request_id
 from scoreboard.push.broadcast import TopTenPusher
@@ -72,15 +74,15 @@ async def apply_batches(
             batch = taken
             if redeliveries is not None:
                 batch = await _set_aside_repeat_offenders(taken, redeliveries, stats)
-            board = await applier.apply(batch)
+            boards = await applier.apply(batch)
             # Once, at the end: a message can carry updates of both kinds, applied and
             # dead-lettered, and must not be settled before the last of them is.
             await consumer.acknowledge(taken)
             stats.batches += 1
             stats.last_batch_at = time.time()
-            if board is not None:
-                if metrics is not None and batch:
-                    metrics.board_changed(max(d.update.accepted_at for d in batch))
+            if boards and metrics is not None and batch:
+                metrics.board_changed(max(d.update.accepted_at for d in batch))
+            for board in boards:
                 await applier.broadcast(board)
     finally:
         confirming.cancel()
@@ -107,44 +109,54 @@ class _BatchApplier:
         self._metrics = metrics
         self._summary = AppliedSummary()
 
-    async def apply(self, batch: Sequence[Delivery]) -> Leaderboard | None:
+    async def apply(self, batch: Sequence[Delivery]) -> list[Leaderboard]:
         """Record and apply the batch; if refused, isolate and dead-letter the culprits.
 
-        Acknowledging is the caller's: a delivery applied here may share its message with
-        one dead-lettered later in the batch.
+        Returns the new top of each board the batch changed. Acknowledging is the caller's: a
+        delivery applied here may share its message with one dead-lettered later in the batch.
         """
         if not batch:
-            return None
+            return []
         try:
-            board = await self._record_and_apply(batch)
+            boards = await self._record_and_apply(batch)
         except Exception:
             if len(batch) == 1:
                 with bound_request_id(batch[0].update.request_id):
                     log.exception("update %s cannot be applied", batch[0].update.message_id)
                     await batch[0].dead_letter("the store refused it")
                 self._stats.dead_lettered += 1
-                return None
+                return []
             log.warning("a batch of %d was refused; applying its updates one by one", len(batch))
-            boards = [await self.apply([delivery]) for delivery in batch]
-            return next((b for b in reversed(boards) if b is not None), None)
+            newest: dict[str, Leaderboard] = {}
+            for delivery in batch:
+                newest.update((b.board_id, b) for b in await self.apply([delivery]))
+            return list(newest.values())
         self._stats.updates += len(batch)
         self._summary.note(len(batch))
         _log_applied(batch)
         if self._metrics is not None:
             self._metrics.observe_applied([d.update for d in batch])
-        return board
+        return boards
 
-    async def _record_and_apply(self, batch: Sequence[Delivery]) -> Leaderboard | None:
+    async def _record_and_apply(self, batch: Sequence[Delivery]) -> list[Leaderboard]:
         updates = [d.update for d in batch]
         # Never fewer than the batch brings: under load the ids drain as fast as they come.
-        forget_limit = 1000 + 2 * len(updates)
+        forget = self._forgetting.take(1000 + 2 * len(updates))
+        on_global = [u for u in updates if u.board_id == GLOBAL_BOARD_ID]
+        changed = [await self._apply_global(on_global, forget)] if on_global or forget else []
+        for (board, season), group in _by_board(updates).items():
+            store = self._store.for_board(board, season)
+            changed.append(await until_available(functools.partial(store.apply, group)))
+        return [board for board in changed if board is not None]
+
+    async def _apply_global(
+        self, updates: Sequence[ScoreUpdate], forget: Sequence[str]
+    ) -> Leaderboard | None:
         if self._ledgered is None:
-            forget = self._forgetting.take(forget_limit)
             return await until_available(lambda: self._store.apply(updates, forget=forget))
         # The ledger first: an update Redis holds is always one PostgreSQL holds too.
         ledger, board = self._ledgered.ledger, self._ledgered.board
-        sequences = await until_available(lambda: ledger.record(updates))
-        forget = self._forgetting.take(forget_limit)
+        sequences = await until_available(lambda: ledger.record(updates)) if updates else []
         while True:
             try:
                 return await until_available(lambda: board.apply(updates, sequences, forget))
@@ -159,6 +171,20 @@ class _BatchApplier:
             self._stats.broadcasts += 1
         except Exception:  # a lost broadcast is superseded by the next one; never stop applying
             log.exception("broadcast of version %d failed", board.version)
+
+
+def _by_board(updates: Sequence[ScoreUpdate]) -> dict[tuple[Board, int], list[ScoreUpdate]]:
+    """The updates of boards other than `global`, by board and season, in order.
+
+    The board is rebuilt from what each update carries: it is applied as its board was when
+    it was accepted, whatever has become of the board since.
+    """
+    groups: dict[tuple[Board, int], list[ScoreUpdate]] = {}
+    for update in updates:
+        if update.board_id != GLOBAL_BOARD_ID:
+            board = Board(update.board_id, update.board_id, update.operator, update.order)
+            groups.setdefault((board, update.season), []).append(update)
+    return groups
 
 
 async def _set_aside_repeat_offenders(

@@ -11,7 +11,14 @@ from typing import Protocol
 
 import redis.asyncio as redis
 
-from scoreboard.boards.model import GLOBAL_BOARD, GLOBAL_BOARD_ID, Board
+from scoreboard.boards.model import (
+    BOARD_ID_RULE,
+    GLOBAL_BOARD,
+    GLOBAL_BOARD_ID,
+    Board,
+    is_board_id,
+)
+from scoreboard.errors import InvalidRequest, NotFound
 from scoreboard.redis_errors import redis_errors_as_unavailable
 
 # How stale a node's list of boards may be: a board created on one node is usable on every node
@@ -113,3 +120,13 @@ class BoardRegistry:
         boards.pop(GLOBAL_BOARD_ID, None)
         self._boards, self._loaded_at = boards, time.monotonic()
         return boards
+
+
+async def known_board(registry: BoardRegistry, board_id: str) -> Board:
+    """The board `board_id` names: InvalidRequest for an id no board can have, else NotFound."""
+    if not is_board_id(board_id):
+        raise InvalidRequest(BOARD_ID_RULE)
+    board = await registry.get(board_id)
+    if board is None:
+        raise NotFound("Board not found")
+    return board

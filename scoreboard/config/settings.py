@@ -49,6 +49,7 @@ class Settings:
     tier_rate_limits: tuple[tuple[str, str], ...] = var.RATE_LIMITS.field()
     tier_priorities: tuple[tuple[str, int], ...] = var.TIER_PRIORITIES.field()
     max_score_increment: int = var.MAX_SCORE_INCREMENT.field()
+    max_score: int = var.MAX_SCORE.field()
     redis_key_prefix: str = var.REDIS_KEY_PREFIX.field()
     queue_name: str = var.QUEUE_NAME.field()
     worker_prefetch: int = var.WORKER_PREFETCH.field()

@@ -150,6 +150,13 @@ MAX_SCORE_INCREMENT = Variable(
     1_000_000,
     "largest accepted `scoreIncrement`",
 )
+MAX_SCORE = Variable(
+    "MAX_SCORE",
+    Integer(1, MAX_SAFE_INTEGER),
+    MAX_SAFE_INTEGER,
+    "largest `score` posted to a `best` or `set` board (an `incr` board takes increments up to "
+    "`MAX_SCORE_INCREMENT`)",
+)
 REDIS_KEY_PREFIX = Variable(
     "REDIS_KEY_PREFIX",
     Text(),

@@ -34,6 +34,7 @@ class Identity:
     username: str
     tier: str | None = None  # the `tier` claim: picks the rate limit and the queue priority
     is_admin: bool = False  # the `role` claim is "admin"
+    is_service: bool = False  # the `role` claim is "service": a game server, posts for anyone
 
 
 class JwksKeySet:
@@ -243,6 +244,7 @@ class TokenVerifier:
             username=_display_name(claims, subject),
             tier=identities.tier(claims.get("tier")),
             is_admin=claims.get("role") == "admin",
+            is_service=claims.get("role") == "service",
         )
         self._verified.remember(token, identity, key, jwks_kid, claims.get("exp"))
         return identity

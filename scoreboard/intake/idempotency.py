@@ -9,6 +9,7 @@ from typing import Protocol
 
 import redis.asyncio as redis
 
+from scoreboard.boards.model import GLOBAL_BOARD_ID
 from scoreboard.errors import IdempotencyConflict, InvalidRequest
 from scoreboard.redis_errors import redis_errors_as_unavailable
 
@@ -25,13 +26,18 @@ class IdempotentRequest:
     fingerprint: str
 
     @classmethod
-    def from_header(cls, header: str, user_id: str, increment: int) -> IdempotentRequest:
+    def from_header(
+        cls, header: str, user_id: str, increment: int, board_id: str = GLOBAL_BOARD_ID
+    ) -> IdempotentRequest:
         if not 1 <= len(header) <= MAX_KEY_LENGTH or not _printable_ascii(header):
             raise InvalidRequest(
                 f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters"
             )
         # The parsed body, so a retry with other whitespace or key order still matches.
-        fingerprint = hashlib.sha256(f"{user_id}\0{increment}".encode()).hexdigest()
+        body = f"{user_id}\0{increment}"
+        if board_id != GLOBAL_BOARD_ID:  # global's fingerprints stay those of before boards
+            body += f"\0{board_id}"
+        fingerprint = hashlib.sha256(body.encode()).hexdigest()
         return cls(user_id=user_id, key=header, fingerprint=fingerprint)
 
     @property

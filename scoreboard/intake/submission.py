@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from scoreboard.apply.store import LeaderboardStore
+from scoreboard.boards.model import GLOBAL_BOARD, GLOBAL_BOARD_ID, Board
 from scoreboard.config import MAX_SAFE_INTEGER
 from scoreboard.errors import QueueUnavailable, StoreUnavailable
 from scoreboard.group_commit import GroupCommit
@@ -95,14 +96,15 @@ class ScoreSubmission:
         update.entry  # noqa: B018
         # One update per user in flight on this node: should its publish fail and be cancelled,
         # no later answer for that user has counted it in its newScore.
-        async with self._one_per_user.hold(update.user_id):
-            new_score = await self._store.reserve(update, MAX_SAFE_INTEGER, limit)
+        store = self._store.for_board(_board_of(update), update.season)
+        async with self._one_per_user.hold(f"{update.board_id}\0{update.user_id}"):
+            new_score = await store.reserve(update, MAX_SAFE_INTEGER, limit)
             try:
                 await self._publishes.submit((update, priority))
             except BaseException as failure:
                 # Whatever failed, the broker may or may not hold the message: release() settles
                 # it, and when a worker applied it already the update stands with its answer.
-                applied = not await self._store.release(update)
+                applied = not await store.release(update)
                 if not applied or isinstance(failure, asyncio.CancelledError):
                     raise
                 if not isinstance(failure, QueueUnavailable):
@@ -124,6 +126,13 @@ class ScoreSubmission:
         )
         failed = dict(zip(by_priority, outcomes, strict=True))
         return [failed[priority] for _, priority in group]
+
+
+def _board_of(update: ScoreUpdate) -> Board:
+    """The board as the update carries it (its store needs the rules, not the name)."""
+    if update.board_id == GLOBAL_BOARD_ID:
+        return GLOBAL_BOARD
+    return Board(update.board_id, update.board_id, update.operator, update.order)
 
 
 class _PerUserLocks:

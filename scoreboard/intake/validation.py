@@ -11,7 +11,7 @@ from typing import Any, NoReturn, TypeVar
 
 import msgspec
 
-from scoreboard.api.models import RateLimits, score_update_request
+from scoreboard.api.models import RateLimits, board_score_request, score_update_request
 from scoreboard.errors import InvalidRequest, InvalidScoreIncrement
 from scoreboard.intake import identities
 
@@ -86,6 +86,42 @@ def parse_score_update(body: bytes, max_increment: int) -> ScoreUpdateRequest:
     """Parse and validate the raw body; raise InvalidRequest with a message saying what is wrong."""
     request = decode(body, _score_update_decoder(max_increment), _SCORE_UPDATE_REFUSALS)
     return ScoreUpdateRequest(checked_user_id(request.user_id), request.score_increment)
+
+
+class BoardScoreRequest(msgspec.Struct, frozen=True):
+    """A valid score for a board: whose (normalised), the value, and a service's name for them."""
+
+    user_id: str
+    score: int
+    username: str | None
+
+
+@functools.lru_cache(maxsize=8)
+def _board_score_decoder(max_score: int) -> msgspec.json.Decoder[Any]:
+    return msgspec.json.Decoder(board_score_request(max_score))
+
+
+def parse_board_score(body: bytes, max_score: int) -> BoardScoreRequest:
+    """The body of POST /api/boards/{boardId}/scores; InvalidRequest says what is wrong.
+
+    The score's range depends on the board (checked_board_score), this only bounds it.
+    """
+    refusals: Refusals = {
+        "userId": lambda: InvalidRequest("userId must be a non-empty string"),
+        "score": lambda: InvalidRequest(f"score must be a JSON integer from 0 to {max_score}"),
+        "username": lambda: InvalidRequest("username must be a string of 1 to 256 characters"),
+    }
+    request = decode(body, _board_score_decoder(max_score), refusals)
+    return BoardScoreRequest(checked_user_id(request.user_id), request.score, request.username)
+
+
+def checked_board_score(score: int, operator: str, max_increment: int, max_score: int) -> int:
+    """`score` when the board's operator takes it: an increment, or a score itself."""
+    low, high = (1, max_increment) if operator == "incr" else (0, max_score)
+    if not low <= score <= high:
+        what = "an increment, " if operator == "incr" else ""
+        raise InvalidRequest(f"score on this board is {what}a JSON integer from {low} to {high}")
+    return score
 
 
 _RATE_LIMITS = msgspec.json.Decoder(RateLimits)

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from scoreboard.api.models import BoardSeasonPage, BoardUserRank
 from scoreboard.api.queries import BoardQuery, RankQuery, parse_query
+from scoreboard.boards.registry import known_board
 from scoreboard.errors import NotFound
 from scoreboard.intake.validation import checked_user_id
 from scoreboard.web import responses
-from scoreboard.web.keys import READ_RATE_LIMITER, STORE, VERIFIER
+from scoreboard.web.keys import BOARDS, READ_RATE_LIMITER, STORE, VERIFIER
+
+# Seasons are not closed yet: every board is in its first (issue 14, seasons to come).
+LIVE_SEASON = 1
 
 
 async def get_leaderboard(request: web.Request) -> web.Response:
@@ -28,6 +33,42 @@ async def get_user_rank(request: web.Request) -> web.Response:
     if standing is None:
         raise NotFound("No score for this user")
     return responses.answer(standing)
+
+
+async def get_board_leaderboard(request: web.Request) -> web.Response:
+    """A page of a board's live season, as GET /api/leaderboard gives global's."""
+    await _admit_reader(request)
+    board = await known_board(request.app[BOARDS], request.match_info["boardId"])
+    query = parse_query(BoardQuery, request.query)
+    store = request.app[STORE].for_board(board, LIVE_SEASON)
+    page = await store.board_page(query.offset, query.limit)
+    return responses.answer(
+        BoardSeasonPage(page.version, page.total, page.entries, board.board_id, LIVE_SEASON)
+    )
+
+
+async def get_board_user_rank(request: web.Request) -> web.Response:
+    """A user's place on a board's live season, as GET /api/users/{userId}/rank gives global's."""
+    await _admit_reader(request)
+    board = await known_board(request.app[BOARDS], request.match_info["boardId"])
+    user_id = checked_user_id(request.match_info["userId"])
+    query = parse_query(RankQuery, request.query)
+    standing = (
+        await request.app[STORE].for_board(board, LIVE_SEASON).user_rank(user_id, query.around)
+    )
+    if standing is None:
+        raise NotFound("No score for this user on this board")
+    return responses.answer(
+        BoardUserRank(
+            standing.version,
+            standing.total,
+            standing.user,
+            standing.above,
+            standing.below,
+            board.board_id,
+            LIVE_SEASON,
+        )
+    )
 
 
 async def _admit_reader(request: web.Request) -> None:

@@ -18,6 +18,7 @@ from scoreboard.apply.apply_loop import ApplyStats, apply_batches
 from scoreboard.apply.ledger.postgres import PostgresLedger
 from scoreboard.apply.store.memory_store import MemoryLeaderboardStore
 from scoreboard.apply.store.redis_store import RedisLeaderboardStore
+from scoreboard.boards.registry import BoardRegistry, MemoryBoardStorage, RedisBoardStorage
 from scoreboard.config import Settings
 from scoreboard.intake.admission import InFlightLimit
 from scoreboard.intake.auth import TokenVerifier
@@ -41,6 +42,7 @@ from scoreboard.queue.signing import message_signer
 from scoreboard.redis_pool import redis_client
 from scoreboard.web.demo import issue_demo_token
 from scoreboard.web.keys import (
+    BOARDS,
     DEMO_TOKEN,
     FAN_OUT,
     IN_FLIGHT,
@@ -96,6 +98,11 @@ def create_app(settings: Settings) -> web.Application:
         else RedisOverrideStore(client, settings.redis_key_prefix)
     )
     app[RATE_POLICY] = RatePolicy(settings.rate_limit, dict(settings.tier_rate_limits), overrides)
+    app[BOARDS] = BoardRegistry(
+        MemoryBoardStorage()
+        if client is None
+        else RedisBoardStorage(client, settings.redis_key_prefix)
+    )
     app[READ_RATE_LIMITER] = UserRateLimiter(
         rate_limit_storage(client, settings.redis_url or "", settings.redis_key_prefix),
         settings.read_rate_limit,

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from scoreboard.apply.ledger.postgres import PostgresLedger
 from scoreboard.apply.store import LeaderboardStore
+from scoreboard.boards.registry import BoardRegistry
 from scoreboard.config import Settings
 from scoreboard.intake.admission import InFlightLimit
 from scoreboard.intake.auth import TokenVerifier
@@ -22,6 +23,7 @@ from scoreboard.push.fan_out import FanOut
 from scoreboard.queue import UpdatePublisher
 
 SETTINGS = web.AppKey("settings", Settings)
+BOARDS = web.AppKey("boards", BoardRegistry)
 VERIFIER = web.AppKey("verifier", TokenVerifier)
 SOCKETIO = web.AppKey("socketio", socketio.AsyncServer)
 FAN_OUT = web.AppKey("fan_out", FanOut)

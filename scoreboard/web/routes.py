@@ -7,9 +7,15 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from scoreboard.api.endpoints import ENDPOINTS
+from scoreboard.intake.board_score_route import post_board_score
 from scoreboard.intake.score_route import post_score_update
 from scoreboard.ops.routes import get_metrics, get_readyz, healthz
-from scoreboard.reads.board import get_leaderboard, get_user_rank
+from scoreboard.reads.board import (
+    get_board_leaderboard,
+    get_board_user_rank,
+    get_leaderboard,
+    get_user_rank,
+)
 from scoreboard.reads.history import get_history
 from scoreboard.web import admin_routes
 from scoreboard.web.demo import get_demo
@@ -23,6 +29,9 @@ HANDLERS: dict[str, Handler] = {
     "postScoreUpdate": post_score_update,
     "getLeaderboard": get_leaderboard,
     "getUserRank": get_user_rank,
+    "postBoardScore": post_board_score,
+    "getBoardLeaderboard": get_board_leaderboard,
+    "getBoardUserRank": get_board_user_rank,
     "getHistory": get_history,
     "removeUser": admin_routes.remove_user,
     "resetBoard": admin_routes.reset_board,

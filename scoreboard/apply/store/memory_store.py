@@ -47,10 +47,10 @@ class MemoryLeaderboardStore:
 
     def for_board(self, board: Board, season: int = 1) -> MemoryLeaderboardStore:
         """The store of `board`'s `season`; message ids and rate limits are shared by all."""
-        if (board.board_id, season) == (self.board.board_id, self.season) and board == self.board:
+        if _same_rules(board, self.board) and season == self.season:
             return self
         sibling = self._siblings.get((board.board_id, season))
-        if sibling is None or sibling.board != board:
+        if sibling is None or not _same_rules(board, sibling.board):
             sibling = MemoryLeaderboardStore(board, season)
             sibling._seen_messages, sibling._requests = self._seen_messages, self._requests
             self._siblings[(board.board_id, season)] = sibling
@@ -184,3 +184,8 @@ class MemoryLeaderboardStore:
             return False
         self._seen_messages[message_id] = (now, applied)
         return True
+
+
+def _same_rules(a: Board, b: Board) -> bool:
+    """Whether a store kept for `b` serves `a`: the same board, operator and order."""
+    return (a.board_id, a.operator, a.order) == (b.board_id, b.operator, b.order)

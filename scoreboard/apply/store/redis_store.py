@@ -106,10 +106,10 @@ class RedisLeaderboardStore:
 
     def for_board(self, board: Board, season: int = 1) -> RedisLeaderboardStore:
         """The store of `board`'s `season`, sharing this one's connections and group commits."""
-        if (board.board_id, season) == (self.board.board_id, self.season) and board == self.board:
+        if _same_rules(board, self.board) and season == self.season:
             return self
         sibling = self._siblings.get((board.board_id, season))
-        if sibling is None or sibling.board != board:
+        if sibling is None or not _same_rules(board, sibling.board):
             sibling = copy.copy(self)
             sibling.board, sibling.season = board, season
             sibling._sign = -1 if board.order == "desc" else 1
@@ -387,3 +387,8 @@ class _Keys:
 
     def dedup(self, message_id: str) -> str:
         return self._dedup_prefix + message_id
+
+
+def _same_rules(a: Board, b: Board) -> bool:
+    """Whether a store kept for `b` serves `a`: the same board, operator and order."""
+    return (a.board_id, a.operator, a.order) == (b.board_id, b.operator, b.order)
