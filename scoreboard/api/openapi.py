@@ -18,6 +18,7 @@ from scoreboard.api.endpoints import (
     HTTPS_REDIRECT,
     MAX_BODY_BYTES,
     NOT_ADMIN,
+    PATH_PARAMETERS,
     SOCKETIO_PATH,
     TOO_MANY,
     UNAUTHORIZED,
@@ -35,8 +36,9 @@ Schema = dict[str, Any]
 TAGS = {
     "scores": "Posting scores and their history",
     "board": "Reading the board",
+    "boards": "The leaderboards of the deployment",
     "meta": "The service itself",
-    "admin": "Acting on the board and the limits (role admin)",
+    "admin": "Acting on the boards and the limits (role admin)",
     "page": "The live page in the browser",
 }
 _PATH_PARAMETER = re.compile(r"\{([^}]+)\}")
@@ -155,7 +157,7 @@ def _schemas(settings: Settings) -> Schema:
         if answer.body is not None
     }
     request = models.score_update_request(settings.max_score_increment)
-    every: set[type] = {*answers, models.LeaderboardUpdate, request}
+    every: set[type] = {*answers, models.LeaderboardUpdate, models.BoardSettings, request}
     types = sorted(every, key=lambda kind: kind.__name__)
     _, components = msgspec.json.schema_components(
         types, ref_template="#/components/schemas/{name}"
@@ -166,6 +168,7 @@ def _schemas(settings: Settings) -> Schema:
             schema["properties"] = {"status": {"const": "success"}, **schema["properties"]}
             schema["required"] = ["status", *schema.get("required", [])]
     components["UserId"] = msgspec.json.schema(models.UserId)
+    components["BoardId"] = msgspec.json.schema(models.BoardId)
     components["RateLimits"] = msgspec.json.schema(models.RateLimits)
     return dict(sorted(components.items()))
 
@@ -177,13 +180,14 @@ def _parameters(endpoint: Endpoint) -> list[Schema]:
             schema: Schema = {"type": "string", "enum": list(endpoint.path_enums[name])}
             parameters.append({"name": name, "in": "path", "required": True, "schema": schema})
         else:
+            schema_name, example = PATH_PARAMETERS[name]
             parameters.append(
                 {
                     "name": name,
                     "in": "path",
                     "required": True,
-                    "schema": _ref("schemas", "UserId"),
-                    "example": "alice",
+                    "schema": _ref("schemas", schema_name),
+                    "example": example,
                 }
             )
     for field in integer_fields(endpoint.query) if endpoint.query is not None else ():
