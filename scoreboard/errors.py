@@ -11,6 +11,7 @@ ScoreboardError
 │   ├── Forbidden            403: the token's user may not do this
 │   ├── NotFound             404: nothing there (or the feature is not enabled here)
 │   ├── IdempotencyConflict  409: an Idempotency-Key reused with another body, or in flight
+│   ├── BoardConflict        409: a board cannot change that way (`global`; order of a full board)
 │   ├── UnsupportedMediaType 415: the body comes in an encoding we do not read
 │   ├── RateLimited          429: the user spent their allowance; carries retry_after
 │   └── ServiceUnavailable   503: a backing service cannot take the request now
@@ -91,6 +92,14 @@ class NotFound(ApiError):
 
     status = 404
     message = "Not found"
+
+
+class BoardConflict(ApiError):
+    """The board cannot change that way: it is `global`, or it has scores the change would
+    rank differently."""
+
+    status = 409
+    message = "Board conflict"
 
 
 class UnsupportedMediaType(ApiError):

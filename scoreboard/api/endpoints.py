@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from scoreboard.api import models, queries
+from scoreboard.boards.model import GLOBAL_BOARD_ID
+from scoreboard.boards.registry import REFRESH_SECONDS
 from scoreboard.intake.idempotency import MAX_KEY_LENGTH
 from scoreboard.models import TOP_N
 from scoreboard.web.page import STATIC_FILES
@@ -44,6 +46,13 @@ def error(description: str) -> Answer:
 
 def shared(name: str) -> Answer:
     return Answer(shared=name)
+
+
+# The declared type of each path parameter by name: a schema of the document, and an example.
+PATH_PARAMETERS: dict[str, tuple[str, str]] = {
+    "userId": ("UserId", "alice"),
+    "boardId": ("BoardId", "weekly"),
+}
 
 
 @dataclass(frozen=True)
@@ -97,16 +106,17 @@ def _admin(
     path: str,
     summary: str,
     ok: Answer,
-    errors: dict[int, Answer] | None = None,
+    others: dict[int, Answer] | None = None,
     query: type[queries.Query] | None = None,
     body: str | None = None,
     body_example: object = None,
+    description: str = "",
 ) -> Endpoint:
     answers = {
         200: ok,
         401: shared(UNAUTHORIZED),
         403: shared(NOT_ADMIN),
-        **(errors or {}),
+        **(others or {}),
         503: shared(UNAVAILABLE),
     }
     return Endpoint(
@@ -116,11 +126,17 @@ def _admin(
         "admin",
         summary,
         answers,
-        description=ADMIN,
+        description=f"{description} {ADMIN}" if description else ADMIN,
         query=query,
         body=body,
         body_example=body_example,
     )
+
+
+TOO_LARGE = error("`Request body too large`: over {max_body_bytes} bytes")
+BAD_BOARD_ID = error("`boardId` breaks the rule of the `BoardId` schema")
+NO_SUCH_BOARD = error("`No such board`")
+GLOBAL_IS_FIXED = f"`The {GLOBAL_BOARD_ID} board cannot be changed or removed`"
 
 
 def _dead_letter_limit(model: type[queries.Query]) -> Answer:
@@ -160,7 +176,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
                 "The Idempotency-Key was used by this user with another body, or its first "
                 "request is still running"
             ),
-            413: error("`Request body too large`: over {max_body_bytes} bytes"),
+            413: TOO_LARGE,
             415: shared(UNSUPPORTED_ENCODING),
             429: shared(TOO_MANY),
             503: shared(UNAVAILABLE),
@@ -383,6 +399,75 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         },
         body="RateLimits",
         body_example={"free": "50/minute", "default": "20/minute"},
+    ),
+    Endpoint(
+        "listBoards",
+        "GET",
+        "/api/boards",
+        "boards",
+        "Every board",
+        description=f"Each with the number of its live season. {READ_LIMIT}",
+        answers={
+            200: Answer(f"`{GLOBAL_BOARD_ID}` first, then by id", models.BoardList),
+            308: shared(HTTPS_REDIRECT),
+            401: shared(UNAUTHORIZED),
+            429: shared(TOO_MANY),
+            503: shared(UNAVAILABLE),
+        },
+    ),
+    Endpoint(
+        "getBoard",
+        "GET",
+        "/api/boards/{boardId}",
+        "boards",
+        "One board",
+        description=f"Its settings, its live season and when that season began. {READ_LIMIT}",
+        answers={
+            200: Answer("The board", models.BoardAnswer),
+            308: shared(HTTPS_REDIRECT),
+            400: BAD_BOARD_ID,
+            401: shared(UNAUTHORIZED),
+            404: NO_SUCH_BOARD,
+            429: shared(TOO_MANY),
+            503: shared(UNAVAILABLE),
+        },
+    ),
+    _admin(
+        "putBoard",
+        "PUT",
+        "/api/admin/boards/{boardId}",
+        "Create a board or change its settings",
+        Answer(
+            f"Changed; every web node sees the change within {REFRESH_SECONDS:g} seconds",
+            models.BoardAnswer,
+        ),
+        {
+            201: Answer("Created, in its first season", models.BoardAnswer),
+            400: error(
+                f"{BAD_BOARD_ID.description}, or the body is not a JSON object of the "
+                "`BoardSettings` fields; the message names the first field that is wrong"
+            ),
+            409: error(
+                f"{GLOBAL_IS_FIXED}, or `Board … has scores: its operator and order cannot "
+                "change` (someone has a score in its live season)"
+            ),
+            413: TOO_LARGE,
+            415: shared(UNSUPPORTED_ENCODING),
+        },
+        body="BoardSettings",
+        body_example={"name": "Weekly sprint", "operator": "best", "reset": "weekly"},
+        description=(
+            "The body holds every setting: one left out takes its default, also on a change. "
+            "The operator and the order of a board cannot change while it has scores."
+        ),
+    ),
+    _admin(
+        "removeBoard",
+        "DELETE",
+        "/api/admin/boards/{boardId}",
+        "Remove a board and its scores",
+        Answer("Removed with every season's scores; the ledger keeps its history", models.Message),
+        {400: BAD_BOARD_ID, 404: NO_SUCH_BOARD, 409: error(GLOBAL_IS_FIXED)},
     ),
     Endpoint(
         "getOpenapi",

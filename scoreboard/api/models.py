@@ -7,12 +7,19 @@ the first to each answer (scoreboard/api/openapi.py), the handlers through web/r
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
 
 from scoreboard.api.queries import MAX_AROUND, MAX_LIMIT
-from scoreboard.boards.model import BOARD_ID_PATTERN
+from scoreboard.boards.model import (
+    BOARD_ID_PATTERN,
+    MAX_BOARD_NAME_LENGTH,
+    Operator,
+    Order,
+    Reset,
+)
 from scoreboard.config import MAX_SAFE_INTEGER
 from scoreboard.intake.identities import MAX_USER_ID_LENGTH, MAX_USERNAME_LENGTH
 from scoreboard.models import TOP_N
@@ -253,6 +260,85 @@ class RateLimitsSaved(Wire):
     overrides: RateLimits
 
 
+BoardId = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=BOARD_ID_PATTERN,
+        title="BoardId",
+        description="A board's id; `global` is the board of `/api/score/update` and the top 10",
+    ),
+]
+SeasonNumber = Annotated[
+    int, msgspec.Meta(ge=1, le=MAX_SAFE_INTEGER, description="The number of the live season")
+]
+
+
+class BoardSettings(Wire, forbid_unknown_fields=True):
+    """The body of PUT /api/admin/boards/{boardId}; a field left out takes its default."""
+
+    name: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=1,
+            max_length=MAX_BOARD_NAME_LENGTH,
+            description=(
+                "Shown to players. Cleaned as display names are (control and invisible "
+                "characters dropped, NFC, runs of whitespace as one space, none at either end); "
+                f"1 to {MAX_BOARD_NAME_LENGTH} characters must remain"
+            ),
+        ),
+    ]
+    operator: Annotated[
+        Operator,
+        msgspec.Meta(
+            description=(
+                "How a posted value meets the user's score: `incr` adds it, `best` keeps the "
+                "better of the two, `set` replaces the score"
+            )
+        ),
+    ] = "incr"
+    order: Annotated[
+        Order, msgspec.Meta(description="`desc`: the highest score ranks first; `asc`: the lowest")
+    ] = "desc"
+    reset: Annotated[Reset, msgspec.Meta(description="When a new season starts")] = "never"
+    authoritative: Annotated[
+        bool, msgspec.Meta(description="Only service tokens may post scores to it")
+    ] = False
+
+
+class BoardSummary(Wire):
+    """A board's settings and its live season."""
+
+    board_id: BoardId
+    name: str
+    operator: Operator
+    order: Order
+    reset: Reset
+    authoritative: bool
+    season: SeasonNumber
+
+
+class BoardDetails(BoardSummary):
+    """A board's settings, its live season and when that season began."""
+
+    season_started_at: Annotated[
+        Annotated[datetime, msgspec.Meta(tz=True)] | None,
+        msgspec.Meta(description="When the live season began; null when not recorded (`global`)"),
+    ]
+
+
+class BoardList(Wire):
+    """Every board, `global` first, then by id."""
+
+    boards: list[BoardSummary]
+
+
+class BoardAnswer(Wire):
+    """One board."""
+
+    board: BoardDetails
+
+
 def score_update_request(max_increment: int) -> type[msgspec.Struct]:
     """The body of POST /api/score/update, with this deployment's largest increment."""
     increment = Annotated[
@@ -320,23 +406,15 @@ def board_score_request(max_score: int) -> type[msgspec.Struct]:
     )
 
 
-BoardIdText = Annotated[
-    str, msgspec.Meta(pattern=BOARD_ID_PATTERN, description="The board's id", examples=["weekly"])
-]
-SeasonNumber = Annotated[
-    int, msgspec.Meta(ge=1, le=MAX_SAFE_INTEGER, description="The board's live season, from 1")
-]
-
-
 class BoardSeasonPage(BoardPage):
     """A page of a board's live season: GET /api/leaderboard's page, and which board and season."""
 
-    board_id: BoardIdText
+    board_id: BoardId
     season: SeasonNumber
 
 
 class BoardUserRank(UserRank):
     """A user's place on a board's live season, with the board and the season."""
 
-    board_id: BoardIdText
+    board_id: BoardId
     season: SeasonNumber

@@ -18,6 +18,7 @@ from scoreboard.api.endpoints import (
     HTTPS_REDIRECT,
     MAX_BODY_BYTES,
     NOT_ADMIN,
+    PATH_PARAMETERS,
     SOCKETIO_PATH,
     TOO_MANY,
     UNAUTHORIZED,
@@ -35,14 +36,12 @@ Schema = dict[str, Any]
 TAGS = {
     "scores": "Posting scores and their history",
     "board": "Reading the board",
+    "boards": "The leaderboards of the deployment: scores, reads and settings",
     "meta": "The service itself",
-    "boards": "Boards other than the default: scores and reads",
-    "admin": "Acting on the board and the limits (role admin)",
+    "admin": "Acting on the boards and the limits (role admin)",
     "page": "The live page in the browser",
 }
 _PATH_PARAMETER = re.compile(r"\{([^}]+)\}")
-# Each path parameter's schema (a component) and example.
-_PATH_PARAMETERS = {"userId": ("UserId", "alice"), "boardId": ("BoardId", "weekly")}
 
 
 def _socketio_description(socketio_path: str) -> str:
@@ -161,7 +160,7 @@ def _schemas(settings: Settings) -> Schema:
         models.score_update_request(settings.max_score_increment),
         models.board_score_request(max(settings.max_score, settings.max_score_increment)),
     }
-    every: set[type] = {*answers, models.LeaderboardUpdate, *requests}
+    every: set[type] = {*answers, models.LeaderboardUpdate, models.BoardSettings, *requests}
     types = sorted(every, key=lambda kind: kind.__name__)
     _, components = msgspec.json.schema_components(
         types, ref_template="#/components/schemas/{name}"
@@ -172,7 +171,7 @@ def _schemas(settings: Settings) -> Schema:
             schema["properties"] = {"status": {"const": "success"}, **schema["properties"]}
             schema["required"] = ["status", *schema.get("required", [])]
     components["UserId"] = msgspec.json.schema(models.UserId)
-    components["BoardId"] = msgspec.json.schema(models.BoardIdText)
+    components["BoardId"] = msgspec.json.schema(models.BoardId)
     components["RateLimits"] = msgspec.json.schema(models.RateLimits)
     return dict(sorted(components.items()))
 
@@ -184,7 +183,7 @@ def _parameters(endpoint: Endpoint) -> list[Schema]:
             schema: Schema = {"type": "string", "enum": list(endpoint.path_enums[name])}
             parameters.append({"name": name, "in": "path", "required": True, "schema": schema})
         else:
-            schema_name, example = _PATH_PARAMETERS[name]
+            schema_name, example = PATH_PARAMETERS[name]
             parameters.append(
                 {
                     "name": name,

@@ -111,6 +111,8 @@ def _accepts(schema: Schema) -> str:
         return f"integer {schema['minimum']}–{schema.get('maximum', '')}{default}"
     if kind == "string" and ("minLength" in schema or "maxLength" in schema):
         return f"string of {schema.get('minLength', 0)}–{schema.get('maxLength', '…')} characters"
+    if kind == "string" and "pattern" in schema:
+        return f"string matching `{schema['pattern']}`"
     return str(kind) if isinstance(kind, str) else " or ".join(kind)
 
 

@@ -99,10 +99,16 @@ def display_name(raw: object, fallback: str) -> str:
 @functools.lru_cache(maxsize=4096)
 def _cleaned_name(raw: str) -> str:
     text = raw[: 8 * MAX_USERNAME_LENGTH]  # what could survive the cleaning, with room to spare
-    text = _WHITESPACE_RUN.sub(" ", _TERMINAL_ESCAPE.sub("", text))
+    return _first_graphemes(cleaned_name(text), MAX_USERNAME_LENGTH)
+
+
+def cleaned_name(raw: str) -> str:
+    """`raw` as a name is shown: terminal escapes and invisible characters dropped, NFC, runs
+    of whitespace as one space, none at either end. Not shortened."""
+    text = _WHITESPACE_RUN.sub(" ", _TERMINAL_ESCAPE.sub("", raw))
     text = "".join(char for char in text if unicodedata.category(char) not in _INVISIBLE)
     text = _BLANK_LOOKALIKES.sub("", unicodedata.normalize("NFC", text))
-    return _first_graphemes(_WHITESPACE_RUN.sub(" ", text).strip(), MAX_USERNAME_LENGTH)
+    return _WHITESPACE_RUN.sub(" ", text).strip()
 
 
 def tier(raw: object) -> str | None:

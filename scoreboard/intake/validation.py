@@ -11,12 +11,26 @@ from typing import Any, NoReturn, TypeVar
 
 import msgspec
 
-from scoreboard.api.models import RateLimits, board_score_request, score_update_request
-from scoreboard.errors import InvalidRequest, InvalidScoreIncrement
+from scoreboard.api.models import (
+    BoardSettings,
+    RateLimits,
+    board_score_request,
+    score_update_request,
+)
+from scoreboard.boards.model import (
+    BOARD_ID_PATTERN,
+    MAX_BOARD_NAME_LENGTH,
+    OPERATORS,
+    ORDERS,
+    RESETS,
+    is_board_id,
+)
+from scoreboard.errors import InvalidQuery, InvalidRequest, InvalidScoreIncrement
 from scoreboard.intake import identities
 
 T = TypeVar("T")
 INVALID_JSON = "Request body must be valid JSON"
+MAX_NAME_SHOWN = 64  # of an unknown field's name in the answer
 
 
 class ScoreUpdateRequest(msgspec.Struct, frozen=True):
@@ -44,11 +58,20 @@ def decode(body: bytes, decoder: msgspec.json.Decoder[T], refusals: Refusals) ->
     if not isinstance(document, dict):
         raise InvalidRequest("Request body must be a JSON object")
     declared: type[msgspec.Struct] = decoder.type  # type: ignore[assignment]
-    for field in msgspec.structs.fields(declared):
+    fields = msgspec.structs.fields(declared)
+    for field in fields:
+        value = document.get(field.encode_name, _MISSING)
+        if value is _MISSING and not field.required:
+            continue
         try:
-            msgspec.convert(document.get(field.encode_name, _MISSING), field.type)
+            msgspec.convert(value, field.type)
         except msgspec.ValidationError:
             raise refusals.get(field.encode_name, InvalidRequest)() from None
+    if declared.__struct_config__.forbid_unknown_fields:
+        known = {field.encode_name for field in fields}
+        for name in document:
+            if name not in known:
+                raise InvalidRequest(f"Unknown field {json.dumps(name[:MAX_NAME_SHOWN])}")
     return msgspec.convert(document, decoder.type)  # type: ignore[no-any-return]
 
 
@@ -136,6 +159,39 @@ def parse_rate_limits(body: bytes) -> dict[str, str]:
     if not isinstance(document, dict) or not all(isinstance(v, str) for v in document.values()):
         raise InvalidRequest("Rate limit overrides must be a JSON object of tier to limit")
     return document
+
+
+_BOARD_SETTINGS = msgspec.json.Decoder(BoardSettings)
+_BAD_BOARD_NAME = f"name must be 1 to {MAX_BOARD_NAME_LENGTH} printable characters"
+
+
+def _one_of(field: str, values: tuple[str, ...]) -> Callable[[], InvalidRequest]:
+    return lambda: InvalidRequest(f"{field} must be one of {', '.join(values)}")
+
+
+_BOARD_SETTINGS_REFUSALS: Refusals = {
+    "name": lambda: InvalidRequest(_BAD_BOARD_NAME),
+    "operator": _one_of("operator", OPERATORS),
+    "order": _one_of("order", ORDERS),
+    "reset": _one_of("reset", RESETS),
+    "authoritative": lambda: InvalidRequest("authoritative must be true or false"),
+}
+
+
+def parse_board_settings(body: bytes) -> BoardSettings:
+    """The body of PUT /api/admin/boards/{boardId}, its name cleaned as display names are."""
+    settings = decode(body, _BOARD_SETTINGS, _BOARD_SETTINGS_REFUSALS)
+    name = identities.cleaned_name(settings.name)
+    if not 1 <= len(name) <= MAX_BOARD_NAME_LENGTH:
+        raise InvalidRequest(_BAD_BOARD_NAME)
+    return msgspec.structs.replace(settings, name=name)
+
+
+def checked_board_id(raw: str) -> str:
+    """A `{boardId}` from a path; InvalidQuery when it breaks the rule."""
+    if not is_board_id(raw):
+        raise InvalidQuery(f"boardId must match {BOARD_ID_PATTERN}")
+    return raw
 
 
 def checked_user_id(raw: object) -> str:

@@ -18,7 +18,7 @@ LIVE_SEASON = 1
 
 async def get_leaderboard(request: web.Request) -> web.Response:
     """A page of the board: `limit` users from rank `offset + 1` on, with version and total."""
-    await _admit_reader(request)
+    await admit_reader(request)
     query = parse_query(BoardQuery, request.query)
     page = await request.app[STORE].board_page(query.offset, query.limit)
     return responses.answer(page)
@@ -26,7 +26,7 @@ async def get_leaderboard(request: web.Request) -> web.Response:
 
 async def get_user_rank(request: web.Request) -> web.Response:
     """A user's rank and score with up to `around` neighbours on each side."""
-    await _admit_reader(request)
+    await admit_reader(request)
     user_id = checked_user_id(request.match_info["userId"])
     query = parse_query(RankQuery, request.query)
     standing = await request.app[STORE].user_rank(user_id, query.around)
@@ -37,7 +37,7 @@ async def get_user_rank(request: web.Request) -> web.Response:
 
 async def get_board_leaderboard(request: web.Request) -> web.Response:
     """A page of a board's live season, as GET /api/leaderboard gives global's."""
-    await _admit_reader(request)
+    await admit_reader(request)
     board = await known_board(request.app[BOARDS], request.match_info["boardId"])
     query = parse_query(BoardQuery, request.query)
     store = request.app[STORE].for_board(board, LIVE_SEASON)
@@ -49,7 +49,7 @@ async def get_board_leaderboard(request: web.Request) -> web.Response:
 
 async def get_board_user_rank(request: web.Request) -> web.Response:
     """A user's place on a board's live season, as GET /api/users/{userId}/rank gives global's."""
-    await _admit_reader(request)
+    await admit_reader(request)
     board = await known_board(request.app[BOARDS], request.match_info["boardId"])
     user_id = checked_user_id(request.match_info["userId"])
     query = parse_query(RankQuery, request.query)
@@ -71,7 +71,7 @@ async def get_board_user_rank(request: web.Request) -> web.Response:
     )
 
 
-async def _admit_reader(request: web.Request) -> None:
+async def admit_reader(request: web.Request) -> None:
     """Any valid token may read; each reader has their own READ_RATE_LIMIT."""
     app = request.app
     identity = await app[VERIFIER].authenticate_header(request.headers.get("Authorization"))

@@ -1,9 +1,11 @@
-"""/api/admin: acting on the board, the dead letters and the rate limits (role "admin" only)."""
+"""/api/admin: acting on the boards, the dead letters and the rate limits (role "admin" only)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+from datetime import UTC, datetime
 
 import msgspec
 from aiohttp import web
@@ -16,16 +18,33 @@ from scoreboard.api.models import (
     Replayed,
 )
 from scoreboard.api.queries import DeadLetterPeekQuery, DeadLetterReplayQuery, parse_query
-from scoreboard.errors import Forbidden, NotFound
+from scoreboard.boards.model import GLOBAL_BOARD_ID, Board
+from scoreboard.errors import BoardConflict, Forbidden, NotFound
 from scoreboard.intake.auth import Identity
 from scoreboard.intake.rate_policy import validate_overrides
 from scoreboard.intake.request_body import read_body
-from scoreboard.intake.validation import checked_user_id, parse_rate_limits
+from scoreboard.intake.validation import (
+    checked_board_id,
+    checked_user_id,
+    parse_board_settings,
+    parse_rate_limits,
+)
 from scoreboard.models import Leaderboard
 from scoreboard.push.broadcast import Broadcaster
 from scoreboard.queue.rabbitmq import DeadLetters
+from scoreboard.reads.boards import board_details
 from scoreboard.web import responses
-from scoreboard.web.keys import LEDGER, RATE_POLICY, SETTINGS, SOCKETIO, STORE, VERIFIER
+from scoreboard.web.keys import (
+    BOARD_CONTENTS,
+    BOARDS,
+    LEDGER,
+    RATE_POLICY,
+    SEASONS,
+    SETTINGS,
+    SOCKETIO,
+    STORE,
+    VERIFIER,
+)
 
 log = logging.getLogger("scoreboard.admin")
 
@@ -115,3 +134,59 @@ async def put_rate_limits(request: web.Request) -> web.Response:
     return responses.answer(
         RateLimitsSaved(message="Rate limit overrides saved", overrides=overrides)
     )
+
+
+def _changeable_board_id(request: web.Request) -> str:
+    board_id = checked_board_id(request.match_info["boardId"])
+    if board_id == GLOBAL_BOARD_ID:
+        raise BoardConflict(f"The {GLOBAL_BOARD_ID} board cannot be changed or removed")
+    return board_id
+
+
+async def put_board(request: web.Request) -> web.Response:
+    """Create a board (201) or replace its settings (200); operator and order only while empty."""
+    admin = await _admin(request)
+    board_id = _changeable_board_id(request)
+    settings = parse_board_settings(await read_body(request))
+    board = Board(
+        board_id,
+        settings.name,
+        settings.operator,
+        settings.order,
+        settings.reset,
+        settings.authoritative,
+    )
+    app = request.app
+    existing = await app[BOARDS].get(board_id)
+    if existing is not None and not _ranks_alike(existing, board):
+        season = await app[SEASONS].current(board_id)
+        if await app[BOARD_CONTENTS].user_count(board_id, season.number) > 0:
+            raise BoardConflict(
+                f"Board {board_id} has scores: its operator and order cannot change"
+            )
+    await app[BOARDS].put(board)
+    if existing is None:
+        await app[SEASONS].begin(board_id, datetime.now(UTC))
+    _audit(admin, "create board" if existing is None else "change board", dataclasses.asdict(board))
+    answer = models.BoardAnswer(board=board_details(board, await app[SEASONS].current(board_id)))
+    return responses.answer(answer, status=201 if existing is None else 200)
+
+
+def _ranks_alike(a: Board, b: Board) -> bool:
+    """Whether scores kept by `a` mean the same on `b` (a change of name or reset is harmless)."""
+    return (a.operator, a.order) == (b.operator, b.order)
+
+
+async def remove_board(request: web.Request) -> web.Response:
+    """Remove a board and every season's scores under its keys; the ledger keeps its history."""
+    admin = await _admin(request)
+    board_id = _changeable_board_id(request)
+    app = request.app
+    if await app[BOARDS].get(board_id) is None:
+        raise NotFound("No such board")
+    # Its keys first: when this fails half way, the board is still listed and a retry finishes.
+    await app[BOARD_CONTENTS].remove(board_id)
+    await app[SEASONS].forget(board_id)
+    await app[BOARDS].delete(board_id)
+    _audit(admin, "remove board", board_id)
+    return responses.answer(Message(message=f"Board {board_id} removed"))

@@ -18,7 +18,9 @@ from scoreboard.apply.apply_loop import ApplyStats, apply_batches
 from scoreboard.apply.ledger.postgres import PostgresLedger
 from scoreboard.apply.store.memory_store import MemoryLeaderboardStore
 from scoreboard.apply.store.redis_store import RedisLeaderboardStore
+from scoreboard.boards.contents import MemoryBoardContents, RedisBoardContents
 from scoreboard.boards.registry import BoardRegistry, MemoryBoardStorage, RedisBoardStorage
+from scoreboard.boards.seasons import MemorySeasons, RedisSeasons
 from scoreboard.config import Settings
 from scoreboard.intake.admission import InFlightLimit
 from scoreboard.intake.auth import TokenVerifier
@@ -42,6 +44,7 @@ from scoreboard.queue.signing import message_signer
 from scoreboard.redis_pool import redis_client
 from scoreboard.web.demo import issue_demo_token
 from scoreboard.web.keys import (
+    BOARD_CONTENTS,
     BOARDS,
     DEMO_TOKEN,
     FAN_OUT,
@@ -53,6 +56,7 @@ from scoreboard.web.keys import (
     RATE_POLICY,
     READ_RATE_LIMITER,
     REDIS,
+    SEASONS,
     SETTINGS,
     SOCKETIO,
     STORE,
@@ -97,12 +101,17 @@ def create_app(settings: Settings) -> web.Application:
         if client is None
         else RedisOverrideStore(client, settings.redis_key_prefix)
     )
+    if client is None:
+        in_memory = MemoryLeaderboardStore()  # the in-process worker applies to it
+        app[STORE] = in_memory
+        app[BOARDS] = BoardRegistry(MemoryBoardStorage())
+        app[SEASONS] = MemorySeasons()
+        app[BOARD_CONTENTS] = MemoryBoardContents(in_memory)
+    else:
+        app[BOARDS] = BoardRegistry(RedisBoardStorage(client, settings.redis_key_prefix))
+        app[SEASONS] = RedisSeasons(client, settings.redis_key_prefix)
+        app[BOARD_CONTENTS] = RedisBoardContents(client, settings.redis_key_prefix)
     app[RATE_POLICY] = RatePolicy(settings.rate_limit, dict(settings.tier_rate_limits), overrides)
-    app[BOARDS] = BoardRegistry(
-        MemoryBoardStorage()
-        if client is None
-        else RedisBoardStorage(client, settings.redis_key_prefix)
-    )
     app[READ_RATE_LIMITER] = UserRateLimiter(
         rate_limit_storage(client, settings.redis_url or "", settings.redis_key_prefix),
         settings.read_rate_limit,
@@ -181,8 +190,8 @@ async def _redis_and_rabbitmq(client: redis.Redis, app: web.Application) -> Asyn
 
 async def _in_process_queue_and_worker(app: web.Application) -> AsyncIterator[None]:
     queue = InProcessQueue(batch_size=app[SETTINGS].worker_prefetch)
-    store = MemoryLeaderboardStore()
-    app[STORE] = store
+    store = app[STORE]
+    assert isinstance(store, MemoryLeaderboardStore)
     app[PUBLISHER] = queue
     metrics = app[METRICS]
     app[SUBMISSION] = ScoreSubmission(store, queue, MemoryIdempotencyRecords(), metrics)

@@ -10,7 +10,9 @@ from aiohttp import web
 
 from scoreboard.apply.ledger.postgres import PostgresLedger
 from scoreboard.apply.store import LeaderboardStore
+from scoreboard.boards.contents import BoardContents
 from scoreboard.boards.registry import BoardRegistry
+from scoreboard.boards.seasons import Seasons
 from scoreboard.config import Settings
 from scoreboard.intake.admission import InFlightLimit
 from scoreboard.intake.auth import TokenVerifier
@@ -41,3 +43,6 @@ METRICS = web.AppKey("metrics", WebMetrics)
 READINESS = web.AppKey("readiness", ReadinessProbe)
 OPENAPI_DOCUMENT = web.AppKey("openapi_document", bytes)  # encoded once at start-up
 IN_FLIGHT = web.AppKey("in_flight", InFlightLimit)  # score updates under way, for shedding
+BOARDS = web.AppKey("boards", BoardRegistry)
+SEASONS = web.AppKey("seasons", Seasons)
+BOARD_CONTENTS = web.AppKey("board_contents", BoardContents)

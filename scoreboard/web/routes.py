@@ -16,6 +16,7 @@ from scoreboard.reads.board import (
     get_leaderboard,
     get_user_rank,
 )
+from scoreboard.reads.boards import get_board, list_boards
 from scoreboard.reads.history import get_history
 from scoreboard.web import admin_routes
 from scoreboard.web.demo import get_demo
@@ -33,6 +34,10 @@ HANDLERS: dict[str, Handler] = {
     "getBoardLeaderboard": get_board_leaderboard,
     "getBoardUserRank": get_board_user_rank,
     "getHistory": get_history,
+    "listBoards": list_boards,
+    "getBoard": get_board,
+    "putBoard": admin_routes.put_board,
+    "removeBoard": admin_routes.remove_board,
     "removeUser": admin_routes.remove_user,
     "resetBoard": admin_routes.reset_board,
     "listDeadLetters": admin_routes.list_dead_letters,

@@ -56,6 +56,22 @@ class MemoryLeaderboardStore:
             self._siblings[(board.board_id, season)] = sibling
         return sibling
 
+    def kept_for(self, board_id: str, season: int) -> MemoryLeaderboardStore | None:
+        """The store of that board's season if it was ever used, whatever its rules."""
+        if (board_id, season) == (self.board.board_id, self.season):
+            return self
+        return self._siblings.get((board_id, season))
+
+    def drop_board(self, board_id: str) -> int:
+        """Forget every season of a board; how many seasons were kept."""
+        seasons = [key for key in self._siblings if key[0] == board_id]
+        for key in seasons:
+            del self._siblings[key]
+        return len(seasons)
+
+    def user_count(self) -> int:
+        return len(self._ranking)
+
     async def reserve(
         self, update: ScoreUpdate, max_total: int, limit: RateWindow | None = None
     ) -> int:

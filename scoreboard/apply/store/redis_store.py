@@ -249,6 +249,11 @@ class RedisLeaderboardStore:
         async with redis_errors_as_unavailable():
             await self._client.set(self._keys.synced, "1")
 
+    async def user_count(self) -> int:
+        """Users with a score on the board."""
+        async with redis_errors_as_unavailable():
+            return int(await self._client.zcard(self._keys.board))
+
     @asynccontextmanager
     async def rebuild_lock(self, seconds: float = REBUILD_LOCK_SECONDS) -> AsyncIterator[None]:
         """Held by one process at a time across the deployment, for at most `seconds`.
