@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -14,8 +17,10 @@ from scoreboard.apply.ledger.postgres import PostgresLedger
 from scoreboard.apply.ledger.rebuild import rebuild_board
 from scoreboard.apply.store.redis_store import RedisLeaderboardStore
 from scoreboard.boards.model import GLOBAL_BOARD, Board
+from scoreboard.boards.registry import BoardRegistry, RedisBoardStorage
 from scoreboard.models import ScoreUpdate
 from tests.conftest import REDIS_URL
+from tests.processes import PROJECT_ROOT, process_env
 from tests.test_ledger import rows
 
 BOARDS = [
@@ -198,3 +203,34 @@ async def test_the_migration_keeps_earlier_rows_as_globals_first_season(database
         assert [e.resulting_score for e in await ledger.history("ann", 5, None)] == [6, 5]
     finally:
         await ledger.close()
+
+
+def rebuild(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "scoreboard", "rebuild", *args],
+        cwd=PROJECT_ROOT,
+        env=process_env(env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+async def test_the_rebuild_command_restores_a_boards_season(env, ledger, database_url, client):
+    laps = BOARD["laps"]
+    prefix = env["REDIS_KEY_PREFIX"]
+    await BoardRegistry(RedisBoardStorage(client, prefix)).put(laps)
+    season = RedisLeaderboardStore(client, prefix).for_board(laps, 2)
+    updates = [post(laps, user, time, 2) for user, time in (("bea", 61), ("cal", 61))]
+    await season.apply(updates, await ledger.record(updates))
+    before = await season.standings()
+    assert [s.user_id for s in before] == ["bea", "cal"]
+    await client.delete(*[k async for k in client.scan_iter(match=f"{prefix}boards:laps:*")])
+
+    env = {**env, "DATABASE_URL": database_url}
+    done = await asyncio.to_thread(rebuild, env, "--board", "laps", "--season", "2")
+    assert done.returncode == 0, done.stderr
+    assert "rebuilt 2 users on board 'laps' season 2" in done.stdout
+    assert await season.standings() == before
+    unknown = await asyncio.to_thread(rebuild, env, "--board", "nope")
+    assert (unknown.returncode, unknown.stderr) == (2, "this deployment has no board 'nope'\n")
