@@ -234,3 +234,18 @@ async def test_the_rebuild_command_restores_a_boards_season(env, ledger, databas
     assert await season.standings() == before
     unknown = await asyncio.to_thread(rebuild, env, "--board", "nope")
     assert (unknown.returncode, unknown.stderr) == (2, "this deployment has no board 'nope'\n")
+
+
+async def test_concurrent_writers_on_several_boards_keep_every_value_exact(database_url):
+    ledgers = [await PostgresLedger.connect(database_url, run_migrations=True) for _ in range(3)]
+    coins, high = BOARD["coins"], BOARD["high"]
+    on_each = (coins, GLOBAL_BOARD, high) * 3
+    batches = [[post(b, user, 1) for user in ("ann", "ben") for b in on_each] for _ in range(12)]
+    try:
+        await asyncio.gather(*(ledgers[i % 3].record(b) for i, b in enumerate(batches)))
+        for board_id, value in (("coins", 36), ("global", 36), ("high", 1)):
+            values = {s.user_id: s.score for s in await ledgers[0].standings(board_id, 1)}
+            assert values == {"ann": value, "ben": value}
+    finally:
+        for each in ledgers:
+            await each.close()
