@@ -15,6 +15,7 @@ import redis as sync_redis
 import redis.asyncio as redis
 from aiohttp.test_utils import TestClient
 
+from scoreboard.apply.ledger.postgres import PostgresLedger
 from scoreboard.apply.store import LeaderboardStore
 from scoreboard.apply.store.memory_store import MemoryLeaderboardStore
 from scoreboard.apply.store.redis_store import RedisLeaderboardStore
@@ -88,6 +89,14 @@ async def database_url(namespace: str) -> AsyncIterator[str]:
     finally:
         await connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
         await connection.close()
+
+
+@pytest.fixture
+async def ledger(database_url: str) -> AsyncIterator[PostgresLedger]:
+    """The ledger on this test's schema, migrated."""
+    ledger = await PostgresLedger.connect(database_url, run_migrations=True)
+    yield ledger
+    await ledger.close()
 
 
 @pytest.fixture

@@ -10,9 +10,11 @@ import aio_pika
 import pytest
 import redis.asyncio as redis
 
-from scoreboard.apply.apply_loop import ApplyStats, apply_batches
+from scoreboard.apply.apply_loop import ApplyStats, Ledgered, apply_batches
+from scoreboard.apply.ledger.rebuild import ensure_board_matches_ledger
 from scoreboard.apply.redeliveries import RedeliveryCounter
 from scoreboard.apply.store.redis_store import RedisLeaderboardStore
+from scoreboard.boards.model import Board
 from scoreboard.models import ScoreUpdate
 from scoreboard.push.broadcast import Broadcaster
 from scoreboard.queue.rabbitmq import RabbitConsumer, RabbitPublisher, dead_letter_queue_name
@@ -211,3 +213,48 @@ def test_applied_updates_are_summed_up_in_one_info_line_per_interval(caplog):
         "applied 2050 updates in 41 batches in the last 5s",
         "applied 2000 updates in 40 batches in the last 5s",
     ]
+
+
+async def test_with_a_ledger_every_board_in_a_batch_is_recorded_and_applied(
+    namespace, delete_queues, client, ledger
+):
+    laps = Board("laps", "Lap times", operator="best", order="asc")
+    updates = [
+        ScoreUpdate.new("alice", "Alice", 5),
+        ScoreUpdate.new("bob", "Bob", 61, board=laps),
+        ScoreUpdate.new("alice", "Alice", 58, board=laps),
+        ScoreUpdate.new("bob", "Bob", 64, board=laps),  # no better: bob keeps 61
+        ScoreUpdate.new("bob", "Bob", 2),
+    ]
+    publisher = await started(RabbitPublisher(RABBITMQ_URL, namespace))
+    await publisher.publish_group(updates)  # one message: one batch
+    await publisher.close()
+    store = RedisLeaderboardStore(client, f"{namespace}:", ledger_backed=True)
+    await ensure_board_matches_ledger(ledger, store)  # what a worker does at start-up
+    consumer = RabbitConsumer(RABBITMQ_URL, namespace, prefetch=10)
+    await consumer.start()
+    stats = ApplyStats()
+    task = asyncio.create_task(
+        apply_batches(
+            consumer, store, Broadcaster(RecordingEmitter()), stats, None, Ledgered(ledger, store)
+        )
+    )
+
+    async def all_applied() -> bool:
+        return stats.updates == len(updates)
+
+    await run_until(all_applied, consumer, task)
+    assert (stats.batches, stats.dead_lettered) == (1, 0)
+    on_laps = store.for_board(laps)
+    assert [(r.user_id, r.score) for r in (await on_laps.board_page(0, 10)).entries] == [
+        ("alice", 58),
+        ("bob", 61),
+    ]
+    assert [(r.user_id, r.score) for r in (await store.board_page(0, 10)).entries] == [
+        ("alice", 5),
+        ("bob", 2),
+    ]
+    # The ledger holds both boards, places included: either rebuilds to what Redis has.
+    for board, board_id in ((on_laps, "laps"), (store, "global")):
+        in_ledger = {s.user_id: s for s in await ledger.standings(board_id, 1)}
+        assert in_ledger == {s.user_id: s for s in await board.standings()}

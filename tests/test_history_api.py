@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from aiohttp.test_utils import TestClient
 
-from scoreboard.apply.ledger.postgres import PostgresLedger
+from scoreboard.boards.model import Board
 from scoreboard.config import Settings
 from scoreboard.models import ScoreUpdate
 from scoreboard.web.app import create_app
 from tests.conftest import TokenFactory, bearer
 from tests.processes import free_port
-
-
-@pytest.fixture
-async def ledger(database_url: str) -> AsyncIterator[PostgresLedger]:
-    ledger = await PostgresLedger.connect(database_url, run_migrations=True)
-    yield ledger
-    await ledger.close()
 
 
 @pytest.fixture
@@ -98,3 +89,13 @@ async def test_postgres_unreachable_is_503_not_500(aiohttp_client, env, make_tok
     response = await history(api, make_token("alice"), "alice")
     assert response.status == 503
     assert response.headers["Retry-After"].isdigit()
+
+
+async def test_updates_on_other_boards_stay_out_of_the_global_history(
+    api, ledger, make_token: TokenFactory
+):
+    laps = Board("laps", "Lap times", operator="best", order="asc")
+    await ledger.record([ScoreUpdate.new("alice", "Alice", 3)])
+    await ledger.record([ScoreUpdate.new("alice", "Alice", 61, board=laps)])
+    body = await (await history(api, make_token("alice"), "alice")).json()
+    assert [(e["increment"], e["score"]) for e in body["entries"]] == [(3, 3)]

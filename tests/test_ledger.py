@@ -18,13 +18,6 @@ from tests.conftest import REDIS_URL
 
 
 @pytest.fixture
-async def ledger(database_url: str) -> AsyncIterator[PostgresLedger]:
-    ledger = await PostgresLedger.connect(database_url, run_migrations=True)
-    yield ledger
-    await ledger.close()
-
-
-@pytest.fixture
 async def board(namespace: str) -> AsyncIterator[RedisLeaderboardStore]:
     client = redis.from_url(REDIS_URL)
     yield RedisLeaderboardStore(client, f"{namespace}:", ledger_backed=True)

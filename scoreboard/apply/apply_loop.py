@@ -142,21 +142,31 @@ class _BatchApplier:
         updates = [d.update for d in batch]
         # Never fewer than the batch brings: under load the ids drain as fast as they come.
         forget = self._forgetting.take(1000 + 2 * len(updates))
+        entry_ids: dict[str, int] | None = None
+        if self._ledgered is not None and updates:
+            # The ledger first, every board's updates at once: an update Redis holds is always
+            # one PostgreSQL holds too.
+            ledger = self._ledgered.ledger
+            ids = await until_available(lambda: ledger.record(updates))
+            entry_ids = dict(zip((u.message_id for u in updates), ids, strict=True))
         on_global = [u for u in updates if u.board_id == GLOBAL_BOARD_ID]
-        changed = [await self._apply_global(on_global, forget)] if on_global or forget else []
+        changed = []
+        if on_global or forget:
+            changed.append(
+                await self._apply_global(on_global, _sequences(on_global, entry_ids), forget)
+            )
         for (board, season), group in _by_board(updates).items():
             store = self._store.for_board(board, season)
-            changed.append(await until_available(functools.partial(store.apply, group)))
+            sequences = _sequences(group, entry_ids)
+            changed.append(await until_available(functools.partial(store.apply, group, sequences)))
         return [board for board in changed if board is not None]
 
     async def _apply_global(
-        self, updates: Sequence[ScoreUpdate], forget: Sequence[str]
+        self, updates: Sequence[ScoreUpdate], sequences: list[int] | None, forget: Sequence[str]
     ) -> Leaderboard | None:
         if self._ledgered is None:
             return await until_available(lambda: self._store.apply(updates, forget=forget))
-        # The ledger first: an update Redis holds is always one PostgreSQL holds too.
         ledger, board = self._ledgered.ledger, self._ledgered.board
-        sequences = await until_available(lambda: ledger.record(updates)) if updates else []
         while True:
             try:
                 return await until_available(lambda: board.apply(updates, sequences, forget))
@@ -185,6 +195,13 @@ def _by_board(updates: Sequence[ScoreUpdate]) -> dict[tuple[Board, int], list[Sc
             board = Board(update.board_id, update.board_id, update.operator, update.order)
             groups.setdefault((board, update.season), []).append(update)
     return groups
+
+
+def _sequences(
+    updates: Sequence[ScoreUpdate], entry_ids: dict[str, int] | None
+) -> list[int] | None:
+    """The updates' ledger entry ids, which order their ties; None without a ledger."""
+    return None if entry_ids is None else [entry_ids[u.message_id] for u in updates]
 
 
 async def _set_aside_repeat_offenders(

@@ -1,4 +1,4 @@
-"""`migrate` and `rebuild`: the PostgreSQL ledger's schema, and the board restored from it."""
+"""`migrate` and `rebuild`: the PostgreSQL ledger's schema, and a board restored from it."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from scoreboard.apply.ledger.migrations import migrate
 from scoreboard.apply.ledger.postgres import PostgresLedger
 from scoreboard.apply.ledger.rebuild import rebuild_board
 from scoreboard.apply.store.redis_store import RedisLeaderboardStore
+from scoreboard.boards.model import GLOBAL_BOARD_ID
+from scoreboard.boards.registry import BoardRegistry, RedisBoardStorage
 from scoreboard.config import Settings
 from scoreboard.errors import ServiceUnavailable
 from scoreboard.push.broadcast import Broadcaster
@@ -24,9 +26,16 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     commands.add_parser(
         "migrate", help="apply the ledger's schema migrations to DATABASE_URL"
     ).set_defaults(run=run_migrate)
-    commands.add_parser(
-        "rebuild", help="restore the Redis board exactly from the ledger, and broadcast it"
-    ).set_defaults(run=run_rebuild)
+    rebuild = commands.add_parser(
+        "rebuild", help="restore a Redis board's season exactly from the ledger"
+    )
+    rebuild.add_argument(
+        "--board",
+        default=GLOBAL_BOARD_ID,
+        help="the board to restore (default: global, which is also broadcast)",
+    )
+    rebuild.add_argument("--season", type=int, default=1, help="its season (default: 1)")
+    rebuild.set_defaults(run=run_rebuild)
 
 
 def run_migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -50,14 +59,17 @@ def run_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.keeps_ledger:
         print("rebuild needs DATABASE_URL, REDIS_URL and RABBITMQ_URL", file=sys.stderr)
         return 2
+    if args.season < 1 or (args.board == GLOBAL_BOARD_ID and args.season != 1):
+        print(f"board {args.board!r} has no season {args.season}", file=sys.stderr)
+        return 2
     try:
-        return asyncio.run(_rebuild(settings))
+        return asyncio.run(_rebuild(settings, args.board, args.season))
     except ServiceUnavailable as exc:
         print(exc.message, file=sys.stderr)
         return 1
 
 
-async def _rebuild(settings: Settings) -> int:
+async def _rebuild(settings: Settings, board_id: str, season: int) -> int:
     assert settings.database_url is not None and settings.redis_url is not None
     ledger = await PostgresLedger.connect(settings.database_url, run_migrations=True)
     client = redis_client(settings.redis_url, settings)
@@ -66,15 +78,25 @@ async def _rebuild(settings: Settings) -> int:
     )
     try:
         store = RedisLeaderboardStore(client, settings.redis_key_prefix, ledger_backed=True)
+        if board_id != GLOBAL_BOARD_ID:
+            registry = BoardRegistry(RedisBoardStorage(client, settings.redis_key_prefix))
+            board = await registry.get(board_id)
+            if board is None:
+                print(f"this deployment has no board {board_id!r}", file=sys.stderr)
+                return 2
+            store = store.for_board(board, season)
         async with store.rebuild_lock():
             report = await rebuild_board(ledger, store)
-        await Broadcaster(emitter).broadcast_top10(report.board)
+        # Pushes carry no board yet: only global's top may go to every client.
+        if board_id == GLOBAL_BOARD_ID:
+            await Broadcaster(emitter).broadcast_top10(report.board)
     finally:
         await ledger.close()
         await client.aclose()
         await close_emitter(emitter)
+    on = "" if board_id == GLOBAL_BOARD_ID else f" on board {board_id!r} season {season}"
     print(
-        f"rebuilt {report.users} users from the ledger in {report.seconds:.2f}s "
+        f"rebuilt {report.users} users{on} from the ledger in {report.seconds:.2f}s "
         f"(version {report.board.version}, {report.remembered_messages} message ids remembered)"
     )
     return 0

@@ -7,6 +7,7 @@ from aiohttp import web
 from scoreboard.api.models import HistoryEntry, HistoryPage
 from scoreboard.api.queries import HistoryQuery, parse_query
 from scoreboard.apply.ledger.postgres import LedgerEntry
+from scoreboard.boards.model import GLOBAL_BOARD_ID
 from scoreboard.errors import Forbidden, NotFound
 from scoreboard.intake.validation import checked_user_id
 from scoreboard.web import responses
@@ -23,7 +24,7 @@ async def get_history(request: web.Request) -> web.Response:
     if ledger is None:
         raise NotFound("Score history needs DATABASE_URL; this deployment keeps none")
     query = parse_query(HistoryQuery, request.query)
-    entries = await ledger.history(user_id, query.limit + 1, query.before)
+    entries = await ledger.history(user_id, query.limit + 1, query.before, GLOBAL_BOARD_ID)
     page = entries[: query.limit]
     return responses.answer(
         HistoryPage(

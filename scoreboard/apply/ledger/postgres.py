@@ -12,10 +12,16 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from scoreboard.apply.ledger.migrations import migrate
+from scoreboard.apply.ledger.values import value_after
+from scoreboard.boards.model import GLOBAL_BOARD_ID
 from scoreboard.errors import LedgerUnavailable
 from scoreboard.models import ScoreUpdate, UserStanding
 
 log = logging.getLogger(__name__)
+
+# Global's only season keeps its running totals in user_scores; every other in board_scores.
+_GLOBAL_SEASON = (GLOBAL_BOARD_ID, 1)
+_Key = tuple[str, int, str]  # board id, season, user id
 
 # Failures that pass: the server restarting, a dropped connection, a transaction to retry.
 _TRANSIENT = (
@@ -52,6 +58,8 @@ class LedgerEntry:
     resulting_score: int
     accepted_at: datetime
     applied_at: datetime
+    board_id: str = GLOBAL_BOARD_ID
+    season: int = 1
 
 
 class PostgresLedger:
@@ -84,29 +92,13 @@ class PostgresLedger:
                 await connection.fetchval("SELECT 1", timeout=timeout)
 
     async def record(self, updates: Sequence[ScoreUpdate]) -> list[int]:
-        """Record the updates not recorded yet; return each update's entry id, in order.
+        """Record the updates not recorded yet, of any board; return each one's entry id, in order.
 
-        Entry ids grow in the order updates are recorded and rank equal scores on the board.
+        Entry ids grow in the order updates are recorded and rank equal scores on every board.
         """
-        users = sorted({u.user_id for u in updates})
         async with _postgres_errors_as_unavailable(), self._pool.acquire() as connection:
             async with connection.transaction():
-                # Lock each user's total, in one order everywhere so two workers cannot deadlock;
-                # a redelivery racing its first delivery waits here and then finds it recorded.
-                await connection.execute(
-                    """INSERT INTO user_scores (user_id, username, total, last_entry_id)
-                       SELECT user_id, '', 0, 0 FROM unnest($1::text[]) AS user_id
-                       ON CONFLICT DO NOTHING""",
-                    users,
-                )
-                totals = {
-                    row["user_id"]: row["total"]
-                    for row in await connection.fetch(
-                        """SELECT user_id, total FROM user_scores
-                           WHERE user_id = ANY($1::text[]) ORDER BY user_id FOR UPDATE""",
-                        users,
-                    )
-                }
+                values = await _lock_values(connection, sorted({_key(u) for u in updates}))
                 entry_ids = {
                     row["message_id"]: row["id"]
                     for row in await connection.fetch(
@@ -117,32 +109,49 @@ class PostgresLedger:
                 }
                 fresh = _first_deliveries(updates, entry_ids)
                 if fresh:
-                    entry_ids.update(await _insert_entries(connection, fresh, totals))
+                    entry_ids.update(await _insert_entries(connection, fresh, values))
         return [entry_ids[u.message_id] for u in updates]
 
-    async def history(self, user_id: str, limit: int, before: int | None) -> list[LedgerEntry]:
-        """The user's entries, newest first, older than entry `before` when given."""
+    async def history(
+        self, user_id: str, limit: int, before: int | None, board_id: str | None = None
+    ) -> list[LedgerEntry]:
+        """The user's entries, newest first, older than entry `before` when given; on one board
+        when `board_id` is given, else on every board."""
+        on_board = "" if board_id is None else "AND board_id = $4"
         async with _postgres_errors_as_unavailable():
             rows = await self._pool.fetch(
-                """SELECT id, message_id, user_id, username, increment, resulting_score,
-                          accepted_at, applied_at
-                   FROM score_ledger
-                   WHERE user_id = $1 AND ($2::bigint IS NULL OR id < $2)
-                   ORDER BY id DESC LIMIT $3""",
+                f"""SELECT id, message_id, user_id, username, increment, resulting_score,
+                           accepted_at, applied_at, board_id, season
+                    FROM score_ledger
+                    WHERE user_id = $1 AND ($2::bigint IS NULL OR id < $2) {on_board}
+                    ORDER BY id DESC LIMIT $3""",
                 user_id,
                 before,
                 limit,
+                *([] if board_id is None else [board_id]),
             )
         return [LedgerEntry(*row.values()) for row in rows]
 
-    async def standings(self) -> list[UserStanding]:
-        """Every user's total, latest name and latest entry id: what the board is rebuilt from."""
+    async def standings(
+        self, board_id: str = GLOBAL_BOARD_ID, season: int = 1
+    ) -> list[UserStanding]:
+        """Every user's value on the board's season, latest name and the entry that set the
+        value: what the board is rebuilt from."""
         async with _postgres_errors_as_unavailable():
-            rows = await self._pool.fetch(
-                "SELECT user_id, username, total, last_entry_id FROM user_scores WHERE total > 0"
-            )
+            if (board_id, season) == _GLOBAL_SEASON:
+                rows = await self._pool.fetch(
+                    """SELECT user_id, username, total AS score, last_entry_id FROM user_scores
+                       WHERE total > 0"""
+                )
+            else:
+                rows = await self._pool.fetch(
+                    """SELECT user_id, username, score, last_entry_id FROM board_scores
+                       WHERE board_id = $1 AND season = $2 AND score IS NOT NULL""",
+                    board_id,
+                    season,
+                )
         return [
-            UserStanding(r["user_id"], r["username"], r["total"], r["last_entry_id"]) for r in rows
+            UserStanding(r["user_id"], r["username"], r["score"], r["last_entry_id"]) for r in rows
         ]
 
     async def recently_applied(self, within: timedelta) -> list[tuple[str, datetime]]:
@@ -169,7 +178,7 @@ class PostgresLedger:
             await self.record(updates[start : start + 1000])
 
     async def record_removal(self, user_ids: Sequence[str] | None, admin: str) -> None:
-        """An admin took users (None: everyone) off the board: their totals restart at 0."""
+        """An admin took users (None: everyone) off `global`: their totals restart at 0."""
         async with _postgres_errors_as_unavailable(), self._pool.acquire() as connection:
             async with connection.transaction():
                 if user_ids is None:
@@ -188,6 +197,10 @@ class PostgresLedger:
                 )
 
 
+def _key(update: ScoreUpdate) -> _Key:
+    return (update.board_id, update.season, update.user_id)
+
+
 def _first_deliveries(
     updates: Sequence[ScoreUpdate], recorded: dict[str, int]
 ) -> list[ScoreUpdate]:
@@ -201,20 +214,74 @@ def _first_deliveries(
     return fresh
 
 
+async def _lock_values(
+    connection: asyncpg.Connection, keys: Sequence[_Key]
+) -> dict[_Key, int | None]:
+    """The current value of each (board, season, user) in `keys`, sorted, each row locked until
+    the transaction ends.
+
+    Global's rows first, then the other boards', each in `keys`' order (the "C" collation sorts
+    as Python does): one order everywhere, so two workers cannot deadlock; a redelivery racing
+    its first delivery waits here and then finds it recorded.
+    """
+    users = [user for board, season, user in keys if (board, season) == _GLOBAL_SEASON]
+    others = [key for key in keys if key[:2] != _GLOBAL_SEASON]
+    values: dict[_Key, int | None] = {}
+    if users:
+        await connection.execute(
+            """INSERT INTO user_scores (user_id, username, total, last_entry_id)
+               SELECT user_id, '', 0, 0 FROM unnest($1::text[]) AS user_id
+               ON CONFLICT DO NOTHING""",
+            users,
+        )
+        for row in await connection.fetch(
+            """SELECT user_id, total FROM user_scores WHERE user_id = ANY($1::text[])
+               ORDER BY user_id COLLATE "C" FOR UPDATE""",
+            users,
+        ):
+            # 0 is no value on global: a total only grows, and a removal restarts it at 0.
+            values[(*_GLOBAL_SEASON, row["user_id"])] = row["total"] or None
+    if others:
+        columns = [list(column) for column in zip(*others, strict=True)]
+        await connection.execute(
+            """INSERT INTO board_scores (board_id, season, user_id, username, last_entry_id)
+               SELECT *, '', 0 FROM unnest($1::text[], $2::integer[], $3::text[])
+               ON CONFLICT DO NOTHING""",
+            *columns,
+        )
+        for row in await connection.fetch(
+            """SELECT s.board_id, s.season, s.user_id, s.score
+               FROM board_scores AS s
+               JOIN unnest($1::text[], $2::integer[], $3::text[]) AS k(board_id, season, user_id)
+                 USING (board_id, season, user_id)
+               ORDER BY s.board_id COLLATE "C", s.season, s.user_id COLLATE "C"
+               FOR UPDATE OF s""",
+            *columns,
+        ):
+            values[(row["board_id"], row["season"], row["user_id"])] = row["score"]
+    return values
+
+
 async def _insert_entries(
-    connection: asyncpg.Connection, fresh: Sequence[ScoreUpdate], totals: dict[str, int]
+    connection: asyncpg.Connection, fresh: Sequence[ScoreUpdate], values: dict[_Key, int | None]
 ) -> dict[str, int]:
-    resulting = []
+    resulting, changed = [], []
     for update in fresh:
-        totals[update.user_id] += update.increment
-        resulting.append(totals[update.user_id])
+        key = _key(update)
+        new = value_after(update.operator, update.order, values[key], update.increment)
+        if new is not None:
+            values[key] = new
+        resulting.append(values[key])
+        changed.append(new is not None)
     rows = await connection.fetch(
-        """INSERT INTO score_ledger
-               (message_id, user_id, username, increment, resulting_score, accepted_at)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[],
-                                $6::timestamptz[])
+        """INSERT INTO score_ledger (message_id, board_id, season, user_id, username, increment,
+                                     resulting_score, accepted_at)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::integer[], $4::text[], $5::text[],
+                                $6::bigint[], $7::bigint[], $8::timestamptz[])
            RETURNING message_id, id""",
         [u.message_id for u in fresh],
+        [u.board_id for u in fresh],
+        [u.season for u in fresh],
         [u.user_id for u in fresh],
         [u.username for u in fresh],
         [u.increment for u in fresh],
@@ -222,21 +289,57 @@ async def _insert_entries(
         [datetime.fromtimestamp(u.accepted_at, UTC) for u in fresh],
     )
     entry_ids = {row["message_id"]: row["id"] for row in rows}
-    latest: dict[str, tuple[str, int, int]] = {}
-    for update in fresh:
-        previous = latest.get(update.user_id)
-        entry_id = entry_ids[update.message_id]
-        if previous is None or entry_id > previous[2]:
-            latest[update.user_id] = (update.username, totals[update.user_id], entry_id)
-    await connection.execute(
-        """UPDATE user_scores AS s
-           SET username = v.username, total = v.total, last_entry_id = v.last_entry_id
-           FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])
-                AS v(user_id, username, total, last_entry_id)
-           WHERE s.user_id = v.user_id""",
-        list(latest),
-        [v[0] for v in latest.values()],
-        [v[1] for v in latest.values()],
-        [v[2] for v in latest.values()],
-    )
+    # The rows took their ids in the order of `fresh`, the order their values were computed in.
+    latest: dict[_Key, _Latest] = {}
+    for update, value_changed in zip(fresh, changed, strict=True):
+        key = _key(update)
+        set_by = latest[key].set_by if key in latest else None
+        if value_changed:
+            set_by = entry_ids[update.message_id]
+        latest[key] = _Latest(update.username, set_by)
+    await _save_values(connection, latest, values)
     return entry_ids
+
+
+@dataclass(frozen=True)
+class _Latest:
+    """What a batch leaves of one user on one board: the newest entry's name, and the newest
+    entry that changed the value (None: none did, the user keeps their place)."""
+
+    username: str
+    set_by: int | None
+
+
+async def _save_values(
+    connection: asyncpg.Connection, latest: dict[_Key, _Latest], values: dict[_Key, int | None]
+) -> None:
+    on_global = {key: last for key, last in latest.items() if key[:2] == _GLOBAL_SEASON}
+    others = {key: last for key, last in latest.items() if key[:2] != _GLOBAL_SEASON}
+    if on_global:
+        await connection.execute(
+            """UPDATE user_scores AS s
+               SET username = v.username, total = v.total,
+                   last_entry_id = coalesce(v.set_by, s.last_entry_id)
+               FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])
+                    AS v(user_id, username, total, set_by)
+               WHERE s.user_id = v.user_id""",
+            [user for _, _, user in on_global],
+            [last.username for last in on_global.values()],
+            [values[key] for key in on_global],
+            [last.set_by for last in on_global.values()],
+        )
+    if others:
+        await connection.execute(
+            """UPDATE board_scores AS s
+               SET username = v.username, score = v.score,
+                   last_entry_id = coalesce(v.set_by, s.last_entry_id)
+               FROM unnest($1::text[], $2::integer[], $3::text[], $4::text[], $5::bigint[],
+                           $6::bigint[]) AS v(board_id, season, user_id, username, score, set_by)
+               WHERE (s.board_id, s.season, s.user_id) = (v.board_id, v.season, v.user_id)""",
+            [board for board, _, _ in others],
+            [season for _, season, _ in others],
+            [user for _, _, user in others],
+            [last.username for last in others.values()],
+            [values[key] for key in others],
+            [last.set_by for last in others.values()],
+        )

@@ -28,9 +28,12 @@ class RebuildReport:
 
 
 async def rebuild_board(ledger: PostgresLedger, store: RedisLeaderboardStore) -> RebuildReport:
-    """Make the Redis board exactly what the ledger says, then let workers apply again."""
+    """Make the store's board season exactly what the ledger says, then let workers apply again.
+
+    `store` is global's, or another board's season from its `for_board()`.
+    """
     started = time.monotonic()
-    standings = await ledger.standings()
+    standings = await ledger.standings(store.board.board_id, store.season)
     now = datetime.now(UTC)
     # Messages still in the queue may be redelivered: the rebuilt board already counts them.
     remembered = [
@@ -44,7 +47,9 @@ async def rebuild_board(ledger: PostgresLedger, store: RedisLeaderboardStore) ->
     await store.mark_synced()
     report = RebuildReport(len(standings), len(remembered), time.monotonic() - started, board)
     log.info(
-        "rebuilt the board from the ledger: %d users, %d message ids remembered, %.2fs",
+        "rebuilt board %s season %d from the ledger: %d users, %d message ids remembered, %.2fs",
+        store.board.board_id,
+        store.season,
         report.users,
         report.remembered_messages,
         report.seconds,
@@ -55,7 +60,7 @@ async def rebuild_board(ledger: PostgresLedger, store: RedisLeaderboardStore) ->
 async def ensure_board_matches_ledger(
     ledger: PostgresLedger, store: RedisLeaderboardStore
 ) -> Leaderboard | None:
-    """Rebuild the board if Redis lost it; return the rebuilt board, None if nothing was done.
+    """Rebuild global's board if Redis lost it; return it rebuilt, None if nothing was done.
 
     One process rebuilds at a time; the others wait for it and then find the board in place.
     """

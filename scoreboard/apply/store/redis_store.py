@@ -115,6 +115,9 @@ class RedisLeaderboardStore:
             sibling._sign = -1 if board.order == "desc" else 1
             sibling._keys = _Keys(self._prefix, board.board_id, season)
             sibling._siblings = {}
+            # Only global is rebuilt from the ledger when Redis loses it (and marked synced);
+            # another board's season would wait for a mark nothing sets.
+            sibling._ledger_backed = False
             self._siblings[(board.board_id, season)] = sibling
         return sibling
 
@@ -334,7 +337,7 @@ class RedisLeaderboardStore:
                     for message_id, keep_seconds in ids:
                         pipe.set(keys.dedup(message_id), "applied", ex=max(1, keep_seconds))
                     await pipe.execute()
-        return decode_top(encoded, version)
+        return self._decode_top(encoded, version)
 
 
 @dataclass(frozen=True)
