@@ -20,7 +20,9 @@ class RecordingEmitter:
     def __init__(self) -> None:
         self.sent: list[tuple[float, dict[str, Any]]] = []
 
-    async def emit(self, event: str, data: Any, namespace: str | None = None) -> None:
+    async def emit(
+        self, event: str, data: Any, namespace: str | None = None, **options: Any
+    ) -> None:
         self.sent.append((time.monotonic(), data))
 
 

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from scoreboard.apply.ledger.postgres import PostgresLedger
 from scoreboard.apply.store import LeaderboardStore
+from scoreboard.boards.registry import BoardRegistry
 from scoreboard.config import Settings
 from scoreboard.intake.admission import InFlightLimit
 from scoreboard.intake.auth import TokenVerifier
@@ -18,6 +19,7 @@ from scoreboard.intake.rate_policy import RatePolicy
 from scoreboard.intake.submission import ScoreSubmission
 from scoreboard.ops.metrics import WebMetrics
 from scoreboard.ops.readiness import ReadinessProbe
+from scoreboard.push.board_tops import BoardTops
 from scoreboard.push.fan_out import FanOut
 from scoreboard.queue import UpdatePublisher
 
@@ -39,3 +41,5 @@ METRICS = web.AppKey("metrics", WebMetrics)
 READINESS = web.AppKey("readiness", ReadinessProbe)
 OPENAPI_DOCUMENT = web.AppKey("openapi_document", bytes)  # encoded once at start-up
 IN_FLIGHT = web.AppKey("in_flight", InFlightLimit)  # score updates under way, for shedding
+BOARDS = web.AppKey("boards", BoardRegistry)
+BOARD_TOPS = web.AppKey("board_tops", BoardTops)  # each board's current top 10, for snapshots
