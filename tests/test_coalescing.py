@@ -10,6 +10,7 @@ import redis.asyncio as redis
 
 from scoreboard.apply.store.memory_store import MemoryLeaderboardStore
 from scoreboard.apply.store.redis_store import RedisLeaderboardStore
+from scoreboard.errors import StoreUnavailable
 from scoreboard.models import Leaderboard, LeaderboardEntry, ScoreUpdate
 from scoreboard.push.broadcast import Broadcaster
 from scoreboard.push.coalescing import CoalescingBroadcaster, LocalEmitSlot, RedisEmitSlot, paced
@@ -148,3 +149,20 @@ async def test_many_quiet_boards_each_get_their_one_change_out_at_once():
         f"quiet-{n}" for n in range(100)
     )
     assert max(at for at, _ in emitter.sent) - started < 0.2  # not one board a second
+
+
+async def test_a_change_still_goes_out_when_the_store_fails_to_answer_once():
+    store, emitter = MemoryLeaderboardStore(), RecordingEmitter()
+    failures = [StoreUnavailable()]
+
+    async def flaky_leaderboard() -> Leaderboard:
+        if failures:
+            raise failures.pop()
+        return await store.leaderboard()
+
+    pusher = CoalescingBroadcaster(Broadcaster(emitter), flaky_leaderboard, LocalEmitSlot(), 20)
+    board = await store.apply([ScoreUpdate.new("ann", "Ann", 4)])
+    assert board is not None
+    await pusher.broadcast_top10(board)
+    await pusher.close()
+    assert [data for _, data in emitter.sent] == [Broadcaster.payload(board)]

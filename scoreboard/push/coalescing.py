@@ -108,7 +108,8 @@ class CoalescingBroadcaster:
         """Send what is still pending (on shutdown), waiting at most one period more."""
         if not self._flushing:
             return
-        _, pending = await asyncio.wait(self._flushing.values(), timeout=self._period * 2 + 1)
+        flushing = list(self._flushing.values())
+        _, pending = await asyncio.wait(flushing, timeout=self._period * 2 + 1)
         if pending:
             log.warning("gave up sending the last board of %d boards on shutdown", len(pending))
 
@@ -131,7 +132,8 @@ class CoalescingBroadcaster:
         try:
             stored = await self._tops.top(board_id)
         except ServiceUnavailable:
-            self._dirty.setdefault(board_id, announced)  # unless a newer one came meanwhile
+            newer = self._dirty.get(board_id, announced)  # announced while the read failed
+            self._dirty[board_id] = max(announced, newer, key=_order)
             await asyncio.sleep(self._period)
             return
         board = max(stored, announced, key=_order)

@@ -43,8 +43,6 @@ PATHS = (DIRECT, QUEUED, SOCKETIO)
 Participant = tuple[str, str]  # (Socket.IO sid, Engine.IO sid)
 Order = tuple[int, int]  # (season, version): how a board's payloads follow one another
 _NOTHING: Order = (-1, -1)
-
-
 PendingKey = tuple[str, str | None, str]  # (namespace, room, event)
 
 
@@ -101,7 +99,8 @@ class FanOut:
         # (namespace, room, event) -> the newest broadcast not sent yet; it replaces an older one.
         self._pending: dict[PendingKey, tuple[ClientManager, list[Any]]] = {}
         self._sender: asyncio.Task[None] | None = None
-        self._pushed_at: dict[PendingKey, float] = {}  # loop time of each room's last push
+        # Loop time of each room's last push: one entry per board at most.
+        self._pushed_at: dict[PendingKey, float] = {}
         # Socket.IO sid of each followed client -> board id -> the newest on its way to it.
         self._had: dict[str, dict[str, Order]] = {}
 
@@ -152,7 +151,6 @@ class FanOut:
         room: str | None = None,
     ) -> None:
         """Send `event` with `data` (its arguments) to this node's clients in `room` (None: all)."""
-        # A replaced broadcast keeps its place: the others pending go first all the same.
         self._pending[(namespace, room, event)] = (manager, data)
         if self._sender is None or self._sender.done():
             self._sender = asyncio.create_task(self._send_pending())
