@@ -282,3 +282,15 @@ async def test_the_longest_ids_up_to_the_documented_limit_fit_in_a_connect(
     await chooser.connect_choosing(url, make_token("a-viewer-with-a-long-name" * 4), longest)
     snapshots = await chooser.updates_until(MAX_BOARDS_PER_CLIENT)
     assert sorted(s["boardId"] for s in snapshots) == longest
+
+
+async def test_an_empty_choice_holds_nothing_until_a_subscribe(
+    url: str, chooser: Chooser, worker_emitter: Broadcaster, make_token: TokenFactory
+):
+    await chooser.connect_choosing(url, make_token("viewer"), [])
+    await worker_emitter.broadcast_top10(board("global", 1, ("ann", 5)))
+    await chooser.nothing_more()
+    ack = await chooser.ask("subscribe", {"boards": ["global"]})
+    assert ack == {"status": "success", "boards": ["global"]}
+    snapshot = await chooser.next_update()
+    assert set(snapshot) == {"event", "version", "top10"}
