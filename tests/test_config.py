@@ -272,3 +272,10 @@ def test_config_and_auth_import_nothing_that_imports_them_back(module: str):
 def test_auth_does_not_import_config_at_all():
     reached = reachable_from("scoreboard.intake.auth")
     assert not any(name.startswith("scoreboard.config") for name in reached)
+
+
+def test_a_broker_url_from_cloudamqp_alone_is_named_when_redis_is_missing():
+    from scoreboard.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="CLOUDAMQP_URL is set but REDIS_URL is not"):
+        Settings.from_env({"CLOUDAMQP_URL": "amqp://guest:guest@localhost:5672/"})

@@ -116,9 +116,13 @@ class Settings:
         # Read even when RABBITMQ_URL makes it moot: a malformed value stops start-up anyway.
         cloudamqp_url = var.CLOUDAMQP_URL.read(env)
         rabbitmq_url = settings.rabbitmq_url or cloudamqp_url
+        # Name the variable that was set: on Heroku that is often CLOUDAMQP_URL alone.
+        broker = (
+            var.RABBITMQ_URL if settings.rabbitmq_url or not cloudamqp_url else var.CLOUDAMQP_URL
+        )
         _both_or_neither(
             (var.REDIS_URL, settings.redis_url),
-            (var.RABBITMQ_URL, rabbitmq_url),
+            (broker, rabbitmq_url),
             "set both for the distributed mode, or neither for the single-process mode",
         )
         _both_or_neither(
