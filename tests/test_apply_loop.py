@@ -28,7 +28,9 @@ class RecordingEmitter:
     def __init__(self) -> None:
         self.events: list[tuple[str, Any]] = []
 
-    async def emit(self, event: str, data: Any, namespace: str | None = None) -> None:
+    async def emit(
+        self, event: str, data: Any, namespace: str | None = None, **options: Any
+    ) -> None:
         self.events.append((event, data))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 from scoreboard.config import Settings
 from scoreboard.intake.auth import issue_token
-from scoreboard.push.broadcast import LEADERBOARD_EVENT
+from scoreboard.push.broadcast import LEADERBOARD_EVENT, board_room
 from scoreboard.push.fan_out import FanOut
 from scoreboard.push.socketio_internals import text_frame
 from scoreboard.web.app import create_app
@@ -158,3 +159,123 @@ async def test_a_node_past_its_frame_budget_pushes_only_the_newest_board():
     await asyncio.sleep(0.5)
     await fan_out.close()
     assert all(seen == [1, 20] for seen in clients.received.values()), clients.received["sid-0"]
+
+
+class RoomClients:
+    """A ClientManager whose clients sit in rooms; notes when each client got which board."""
+
+    def __init__(self, rooms: dict[str, int]) -> None:
+        self.rooms = {room: [f"{room}-{n}" for n in range(count)] for room, count in rooms.items()}
+        self.received: dict[str, list[tuple[float, str, int]]] = {
+            sid: [] for sids in self.rooms.values() for sid in sids
+        }
+
+    def get_participants(self, namespace: str, room: str | None):
+        sids = self.rooms.get(room, []) if room is not None else list(self.received)
+        return [(sid, f"eio-{sid}") for sid in sids]
+
+    async def emit_to_client(self, sid: str, event: str, data: list, namespace: str) -> None:
+        payload = data[0]
+        board = payload.get("boardId", "global")
+        self.received[sid].append((time.monotonic(), board, payload["version"]))
+
+
+def board_payload(board_id: str, version: int, season: int = 1) -> list:
+    if board_id == "global":
+        return [{"event": "leaderboardUpdate", "version": version, "top10": []}]
+    return [
+        {
+            "event": "leaderboardUpdate",
+            "boardId": board_id,
+            "season": season,
+            "version": version,
+            "top10": [],
+        }
+    ]
+
+
+def push(fan_out: FanOut, clients: RoomClients, board_id: str, version: int, season: int = 1):
+    data = board_payload(board_id, version, season)
+    fan_out.broadcast(clients, "/", "leaderboardUpdate", data, room=board_room(board_id))
+
+
+async def test_a_client_gets_each_of_its_boards_in_order_however_the_boards_interleave():
+    clients = RoomClients({"board:global": 1, "board:weekly": 1})
+    both = "both"
+    clients.rooms["board:global"].append(both)
+    clients.rooms["board:weekly"].append(both)
+    clients.received[both] = []
+    fan_out = FanOut()
+    for sid in clients.received:
+        fan_out.follow(sid)
+    # Weekly far ahead of global: a version of one board never hides a lower one of another.
+    for version in range(1, 6):
+        push(fan_out, clients, "weekly", 100 + version)
+        await asyncio.sleep(0.01)
+        push(fan_out, clients, "global", version)
+        await asyncio.sleep(0.01)
+    push(fan_out, clients, "weekly", 50)  # late, older: dropped for whoever had newer
+    push(fan_out, clients, "global", 2)
+    await asyncio.sleep(0.05)
+    await fan_out.close()
+    seen = {
+        board: [v for _, b, v in clients.received[both] if b == board]
+        for board in ("global", "weekly")
+    }
+    assert seen == {"global": [1, 2, 3, 4, 5], "weekly": [101, 102, 103, 104, 105]}
+    assert [v for _, _, v in clients.received["board:weekly-0"]] == [101, 102, 103, 104, 105]
+    assert [v for _, _, v in clients.received["board:global-0"]] == [1, 2, 3, 4, 5]
+
+
+async def test_a_new_season_of_a_board_follows_the_last_version_of_the_old_one():
+    clients = RoomClients({"board:weekly": 2})
+    fan_out = FanOut()
+    for sid in clients.received:
+        fan_out.follow(sid)
+    push(fan_out, clients, "weekly", 40, season=1)
+    await asyncio.sleep(0.01)
+    push(fan_out, clients, "weekly", 0, season=2)
+    await asyncio.sleep(0.01)
+    push(fan_out, clients, "weekly", 41, season=1)  # a late push of the season that ended
+    await asyncio.sleep(0.02)
+    await fan_out.close()
+    assert all([v for _, _, v in seen] == [40, 0] for seen in clients.received.values())
+
+
+async def test_a_busy_board_does_not_hold_a_quiet_boards_push_back_and_shares_its_frame_budget():
+    # 50 clients of global at 500 frames a second: a global push every 0.1 s at most.
+    clients = RoomClients({"board:global": 50, "board:quiet": 1})
+    fan_out = FanOut(frames_per_second=500)
+    started = time.monotonic()
+
+    async def busy() -> None:
+        for version in range(1, 61):  # a new global board every 10 ms for 0.6 s
+            push(fan_out, clients, "global", version)
+            await asyncio.sleep(0.01)
+
+    async def quiet() -> None:
+        for version in (1, 2):
+            await asyncio.sleep(0.25)
+            push(fan_out, clients, "quiet", version)
+
+    await asyncio.gather(busy(), quiet())
+    await asyncio.sleep(0.2)
+    await fan_out.close()
+    [(first_at, _, first), (second_at, _, second)] = clients.received["board:quiet-0"]
+    assert (first, second) == (1, 2)
+    # Each waits at most for the global push under way, never behind global's next one.
+    assert first_at - started < 0.25 + 0.12 and second_at - started < 0.5 + 0.12
+    global_pushes = [at for at, _, _ in clients.received["board:global-0"]]
+    assert 4 <= len(global_pushes) <= 8, global_pushes  # about 0.7 s / 0.1 s, newest only
+    assert clients.received["board:global-0"][-1][2] == 60
+
+
+async def test_a_room_without_clients_on_this_node_costs_nothing():
+    clients = RoomClients({"board:global": 50})
+    fan_out = FanOut(frames_per_second=100)  # 50 clients: a push costs half a second
+    for n in range(200):  # boards nobody here watches, as every node hears through Redis
+        push(fan_out, clients, f"elsewhere-{n}", 1)
+    push(fan_out, clients, "global", 1)
+    await asyncio.sleep(0.05)
+    await fan_out.close()
+    assert [v for _, _, v in clients.received["board:global-0"]] == [1]

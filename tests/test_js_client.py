@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+import redis.asyncio as redis
+import socketio
 
-from tests.conftest import TokenFactory
+from scoreboard.boards.model import Board
+from scoreboard.boards.registry import RedisBoardStorage
+from scoreboard.config import Settings
+from scoreboard.models import Leaderboard, LeaderboardEntry
+from scoreboard.push.broadcast import Broadcaster
+from scoreboard.push.socketio_internals import close_emitter
+from tests.conftest import REDIS_URL, TokenFactory
 from tests.processes import (
     PROJECT_ROOT,
     ServiceProcess,
@@ -42,12 +50,18 @@ def node_client() -> None:
 
 @contextmanager
 def watch_script(
-    log_dir: Path, url: str, token: str, user_id: str, transports: Sequence[str] | None
+    log_dir: Path,
+    url: str,
+    token: str,
+    user_id: str,
+    transports: Sequence[str] | None,
+    options: Sequence[str] = (),
 ) -> Iterator[ServiceProcess]:
     """watch_leaderboard.mjs running; stopped on the way out if it has not exited."""
     argv = ["node", str(SCRIPT), url, token, user_id, "--timeout-ms", str(SCRIPT_TIMEOUT_MS)]
     if transports is not None:
         argv += ["--transports", ",".join(transports)]
+    argv += options
     script = ServiceProcess(
         "watch_leaderboard", argv, process_env({}), log_dir / "node.out", log_dir / "node.err"
     )
@@ -96,4 +110,77 @@ def test_js_client_with_a_bad_token_gets_connect_error(
         finished = script.wait(EXIT_TIMEOUT_SECONDS)
     assert finished.returncode == 1, finished.errors
     assert "connect_error: Authentication failed" in finished.errors
+    assert finished.output == ""
+
+
+@pytest.fixture
+async def worker_emitter(env: dict[str, str]) -> AsyncIterator[Broadcaster]:
+    """Pushes the way a worker sends them, and weekly, daily and monthly made in the registry."""
+    settings = Settings.from_env(env)
+    client = redis.from_url(REDIS_URL)
+    storage = RedisBoardStorage(client, settings.redis_key_prefix)
+    for board_id in ("weekly", "daily", "monthly"):
+        await storage.save(Board(board_id, board_id.title()))
+    emitter = socketio.AsyncRedisManager(
+        REDIS_URL, channel=settings.socketio_channel, write_only=True
+    )
+    yield Broadcaster(emitter)
+    await close_emitter(emitter)
+    await client.aclose()
+
+
+def js_payload(board_id: str, version: int, *rows: dict[str, object]) -> dict[str, Any]:
+    return {
+        "event": "leaderboardUpdate",
+        "boardId": board_id,
+        "season": 1,
+        "version": version,
+        "top10": list(rows),
+    }
+
+
+async def test_js_client_choosing_boards_gets_those_boards_only(
+    web: WebProcess,
+    worker_emitter: Broadcaster,
+    make_token: TokenFactory,
+    tmp_path: Path,
+) -> None:
+    alice, bob = LeaderboardEntry("alice", "Alice", 5), LeaderboardEntry("bob", "Bob", 3)
+    with watch_script(
+        tmp_path,
+        web.url,
+        make_token("viewer"),
+        "alice",
+        ["websocket"],
+        ["--boards", "weekly", "--subscribe", "daily"],
+    ) as script:
+        acked = "ack subscribe "
+        script.wait_until(lambda: acked in script.errors, "acknowledged", EVENT_TIMEOUT_SECONDS)
+        script.wait_until(lambda: script.output.count("\n") == 2, "2 snapshots", 5)
+        for board_id in ("global", "monthly"):  # alice is on both, and neither is held
+            await worker_emitter.broadcast_top10(Leaderboard(1, (alice,), board_id))
+        await worker_emitter.broadcast_top10(Leaderboard(1, (bob,), "daily"))
+        script.wait_until(lambda: script.output.count("\n") == 3, "daily's push", 5)
+        await worker_emitter.broadcast_top10(Leaderboard(1, (alice,), "weekly"))
+        finished = script.wait(EXIT_TIMEOUT_SECONDS)
+    assert finished.returncode == 0, finished.errors
+    ack = finished.errors.split(acked, 1)[1].splitlines()[0]
+    assert json.loads(ack) == {"status": "success", "boards": ["daily", "weekly"]}
+    assert printed_updates(finished.output) == [
+        js_payload("weekly", 0),
+        js_payload("daily", 0),
+        js_payload("daily", 1, entry("bob", "Bob", 3)),
+        js_payload("weekly", 1, entry("alice", "Alice", 5)),
+    ]
+
+
+def test_js_client_choosing_an_unknown_board_gets_connect_error_saying_so(
+    web: WebProcess, make_token: TokenFactory, tmp_path: Path
+) -> None:
+    with watch_script(
+        tmp_path, web.url, make_token("viewer"), "alice", None, ["--boards", "global,nope"]
+    ) as script:
+        finished = script.wait(EXIT_TIMEOUT_SECONDS)
+    assert finished.returncode == 1, finished.errors
+    assert "connect_error: Unknown board: nope" in finished.errors
     assert finished.output == ""

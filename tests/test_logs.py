@@ -301,5 +301,7 @@ async def test_a_dead_lettered_update_is_logged_with_its_request_id(namespace, d
 
 
 class _NoClients:
-    async def emit(self, event: str, data: Any, namespace: str | None = None) -> None:
+    async def emit(
+        self, event: str, data: Any, namespace: str | None = None, **options: Any
+    ) -> None:
         """Nobody listens in this test."""

@@ -1,4 +1,6 @@
-"""At most BROADCAST_HZ top-10 pushes a second, deployment-wide; the last change always sent."""
+"""At most BROADCAST_HZ top-10 pushes a second per board, deployment-wide; the last change always
+sent. Each board is paced on its own: a busy board never holds back a quiet one's push, and a
+quiet board costs nothing between its changes."""
 
 from __future__ import annotations
 
@@ -10,8 +12,11 @@ from typing import Protocol
 
 import redis.asyncio as redis
 
+from scoreboard.boards.keys import board_prefix
+from scoreboard.boards.model import GLOBAL_BOARD_ID
 from scoreboard.errors import ServiceUnavailable
 from scoreboard.models import Leaderboard
+from scoreboard.push.board_tops import BoardTops
 from scoreboard.push.broadcast import Broadcaster
 from scoreboard.redis_errors import redis_errors_as_unavailable
 
@@ -19,106 +24,136 @@ log = logging.getLogger(__name__)
 
 
 class EmitSlot(Protocol):
-    """The right to push the board once per period, shared by everyone who pushes."""
+    """The right to push a board once per period, shared by everyone who pushes that board."""
 
-    async def claim(self, period: float) -> float:
+    async def claim(self, board_id: str, period: float) -> float:
         """0 when the slot is ours now; else the seconds until it may be claimed again."""
 
 
 class LocalEmitSlot:
-    """The slot for one process (the single-process mode)."""
+    """The slots for one process (the single-process mode)."""
 
     def __init__(self) -> None:
-        self._free_at = 0.0
+        self._free_at: dict[str, float] = {}
 
-    async def claim(self, period: float) -> float:
+    async def claim(self, board_id: str, period: float) -> float:
         now = time.monotonic()
-        if now < self._free_at:
-            return self._free_at - now
-        self._free_at = now + period
+        free_at = self._free_at.get(board_id, 0.0)
+        if now < free_at:
+            return free_at - now
+        self._free_at[board_id] = now + period
         return 0.0
 
 
 class RedisEmitSlot:
-    """The slot in Redis, so that all workers together keep to the rate."""
+    """The slots in Redis, one expiring key per board, so all workers together keep to the rate."""
 
     def __init__(self, client: redis.Redis, prefix: str) -> None:
         self._client = client
-        self._key = f"{prefix}broadcast-slot"
+        self._prefix = prefix
 
-    async def claim(self, period: float) -> float:
+    def key(self, board_id: str) -> str:
+        if board_id == GLOBAL_BOARD_ID:
+            # The key from before boards: workers of both versions share it during a deploy.
+            return f"{self._prefix}broadcast-slot"
+        return f"{board_prefix(self._prefix, board_id)}broadcast-slot"
+
+    async def claim(self, board_id: str, period: float) -> float:
+        key = self.key(board_id)
         milliseconds = max(1, int(period * 1000))
         async with redis_errors_as_unavailable():
-            if await self._client.set(self._key, "1", nx=True, px=milliseconds):
+            if await self._client.set(key, "1", nx=True, px=milliseconds):
                 return 0.0
-            remaining = await self._client.pttl(self._key)
+            remaining = await self._client.pttl(key)
         return max(remaining, 1) / 1000
 
 
-class CoalescingBroadcaster:
-    """Pushes the newest board at most `hz` times a second; a change is never left unsent.
+def _order(board: Leaderboard) -> tuple[int, int]:
+    return (board.season, board.version)
 
-    A change only marks the board dirty. A flush waits for the slot, then reads the newest
-    board from the store, so whichever worker flushes sends every worker's changes.
+
+class CoalescingBroadcaster:
+    """Pushes each board's newest at most `hz` times a second; a change is never left unsent.
+
+    A change only marks its board dirty, and starts that board's flush if none runs. A flush
+    waits for the board's slot, then sends the newer of the board this worker announced and
+    the board's store, so whichever worker flushes sends every worker's changes.
     """
 
     def __init__(
         self,
         broadcaster: Broadcaster,
-        newest_board: Callable[[], Awaitable[Leaderboard]],
+        newest_global: Callable[[], Awaitable[Leaderboard]],
         slot: EmitSlot,
         hz: float,
     ) -> None:
         self._broadcaster = broadcaster
-        self._newest_board = newest_board
+        self._tops = BoardTops(newest_global)
         self._slot = slot
         self._period = 1.0 / hz
-        self._dirty = False
-        self._sent_version = -1
-        self._flushing: asyncio.Task[None] | None = None
+        self._dirty: dict[str, Leaderboard] = {}  # board id -> the newest announced, not sent
+        self._sent: dict[str, tuple[int, int]] = {}  # board id -> (season, version) last sent
+        self._flushing: dict[str, asyncio.Task[None]] = {}
         self.sent = 0
 
     async def broadcast_top10(self, board: Leaderboard) -> None:
-        self._dirty = True
-        if self._flushing is None or self._flushing.done():
-            self._flushing = asyncio.create_task(self._flush())
+        board_id = board.board_id
+        announced = self._dirty.get(board_id)
+        if announced is None or _order(board) > _order(announced):
+            self._dirty[board_id] = board
+        if board_id not in self._flushing:
+            self._flushing[board_id] = asyncio.create_task(self._flush(board_id))
 
     async def close(self) -> None:
         """Send what is still pending (on shutdown), waiting at most one period more."""
-        if self._flushing is not None and not self._flushing.done():
-            try:
-                await asyncio.wait_for(self._flushing, self._period * 2 + 1)
-            except TimeoutError:
-                log.warning("gave up sending the last board on shutdown")
+        if not self._flushing:
+            return
+        flushing = list(self._flushing.values())
+        _, pending = await asyncio.wait(flushing, timeout=self._period * 2 + 1)
+        if pending:
+            log.warning("gave up sending the last board of %d boards on shutdown", len(pending))
 
-    async def _flush(self) -> None:
-        while self._dirty:
-            try:
-                wait = await self._slot.claim(self._period)
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                    continue
-                self._dirty = False
-                board = await self._newest_board()
-            except ServiceUnavailable:
-                await asyncio.sleep(self._period)
-                continue
-            if board.version > self._sent_version:
-                try:
-                    await self._broadcaster.broadcast_top10(board)
-                    self._sent_version = board.version
-                    self.sent += 1
-                except Exception:  # the next change is sent anyway; never stop flushing
-                    log.exception("broadcast of version %d failed", board.version)
+    async def _flush(self, board_id: str) -> None:
+        try:
+            while board_id in self._dirty:
+                await self._flush_once(board_id)
+        finally:
+            del self._flushing[board_id]
+
+    async def _flush_once(self, board_id: str) -> None:
+        try:
+            wait = await self._slot.claim(board_id, self._period)
+        except ServiceUnavailable:
+            wait = self._period
+        if wait > 0:
+            await asyncio.sleep(wait)
+            return
+        announced = self._dirty.pop(board_id)
+        try:
+            stored = await self._tops.top(board_id)
+        except ServiceUnavailable:
+            newer = self._dirty.get(board_id, announced)  # announced while the read failed
+            self._dirty[board_id] = max(announced, newer, key=_order)
+            await asyncio.sleep(self._period)
+            return
+        board = max(stored, announced, key=_order)
+        if _order(board) <= self._sent.get(board_id, (-1, -1)):
+            return
+        try:
+            await self._broadcaster.broadcast_top10(board)
+            self._sent[board_id] = _order(board)
+            self.sent += 1
+        except Exception:  # the next change is sent anyway; never stop flushing
+            log.exception("broadcast of %s version %d failed", board_id, board.version)
 
 
 def paced(
     broadcaster: Broadcaster,
-    newest_board: Callable[[], Awaitable[Leaderboard]],
+    newest_global: Callable[[], Awaitable[Leaderboard]],
     slot: EmitSlot,
     hz: float,
 ) -> Broadcaster | CoalescingBroadcaster:
     """The broadcaster a worker loop uses: coalescing at `hz`, or every change when hz is 0."""
     if hz <= 0:
         return broadcaster
-    return CoalescingBroadcaster(broadcaster, newest_board, slot, hz)
+    return CoalescingBroadcaster(broadcaster, newest_global, slot, hz)

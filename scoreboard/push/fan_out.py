@@ -1,14 +1,19 @@
-"""Broadcasts to this node's clients: the newest board only, each client's versions in order.
+"""Broadcasts to this node's clients: the newest of each board only, each board's versions in order.
 
 python-socketio sends a broadcast by starting one task per client, each of which queues the
 packet for that connection's Engine.IO writer task. With thousands of clients, and a push several
 times a second, that backlog keeps the event loop busy long enough to starve the POSTs. So here:
 
-- A broadcast of an event that arrives while an earlier one of the same event still waits
-  replaces it: each carries the whole state (the top 10), so a busy node skips to the newest
-  rather than working through a backlog.
-- Each client's boards go out in version order whatever the race between the snapshot read on
-  connect, the broadcasts, and several workers: `claim` notes the newest version each client has.
+- A broadcast to a room (a board's) that arrives while an earlier one of the same event to the
+  same room still waits replaces it: each carries the whole state (the top 10), so a busy node
+  skips to the newest rather than working through a backlog.
+- Of the rooms waiting, the one pushed least recently goes next: a quiet board goes before a
+  busy one, and every board waiting is pushed within one round of the others.
+- Every push, whatever its board, is charged to the node's one frame budget: to N clients, N
+  frames. A room with no client on this node costs nothing.
+- Each client gets each board in (season, version) order whatever the race between the snapshot
+  read on subscribing, the broadcasts, and several workers: `claim` notes, per client and board,
+  the newest version on its way. A client is followed from connect (`follow`) to disconnect.
 - Sending is, when python-socketio's, python-engineio's and aiohttp's internals check out at
   start-up, one frame written straight to every idle websocket (`socketio_internals.DirectWrites`);
   otherwise python-socketio's own emit, one client at a time.
@@ -24,9 +29,9 @@ import contextlib
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
-from scoreboard.push.broadcast import NAMESPACE
+from scoreboard.boards.model import GLOBAL_BOARD_ID
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +41,9 @@ DIRECT, QUEUED, SOCKETIO = "direct", "queued", "socketio"
 PATHS = (DIRECT, QUEUED, SOCKETIO)
 
 Participant = tuple[str, str]  # (Socket.IO sid, Engine.IO sid)
+Order = tuple[int, int]  # (season, version): how a board's payloads follow one another
+_NOTHING: Order = (-1, -1)
+PendingKey = tuple[str, str | None, str]  # (namespace, room, event)
 
 
 class ClientManager(Protocol):
@@ -56,11 +64,27 @@ class DirectWrites(Protocol):
         """Send to the clients `to`, noting each with `fan_out.delivered`; False if it cannot."""
 
 
-def board_version(arguments: list[Any]) -> int | None:
-    """The `version` of a board event's payload; None for an event that carries none."""
+class BoardStamp(NamedTuple):
+    """Which board a payload shows, and how new it is."""
+
+    board_id: str
+    order: Order
+
+
+def board_stamp(arguments: list[Any]) -> BoardStamp | None:
+    """The board and (season, version) of a board event's payload; None for any other event.
+
+    A payload without `boardId` is global's: global's payload is SPEC.md's, which has none.
+    """
     payload = arguments[0] if len(arguments) == 1 else None
-    version = payload.get("version") if isinstance(payload, dict) else None
-    return version if type(version) is int else None
+    if not isinstance(payload, dict):
+        return None
+    version = payload.get("version")
+    board_id = payload.get("boardId", GLOBAL_BOARD_ID)
+    season = payload.get("season", 1)
+    if type(version) is not int or type(season) is not int or not isinstance(board_id, str):
+        return None
+    return BoardStamp(board_id, (season, version))
 
 
 class FanOut:
@@ -72,27 +96,45 @@ class FanOut:
         self.direct: DirectWrites | None = None  # set at start-up when the internals check out
         self.messages: Counter[str] = Counter()  # messages sent to clients, by path
         self.errors: Counter[str] = Counter()  # fan-outs that raised, by path
-        # (namespace, event) -> the newest broadcast not sent yet; it replaces an older one.
-        self._pending: dict[tuple[str, str], tuple[ClientManager, list[Any]]] = {}
+        # (namespace, room, event) -> the newest broadcast not sent yet; it replaces an older one.
+        self._pending: dict[PendingKey, tuple[ClientManager, list[Any]]] = {}
         self._sender: asyncio.Task[None] | None = None
-        # Socket.IO sid -> the newest board `version` on its way to that client.
-        self._versions: dict[str, int] = {}
+        # Loop time of each room's last push: one entry per board at most.
+        self._pushed_at: dict[PendingKey, float] = {}
+        # Socket.IO sid of each followed client -> board id -> the newest on its way to it.
+        self._had: dict[str, dict[str, Order]] = {}
 
-    def claim(self, sid: str, version: int) -> bool:
-        """Note that board `version` goes to client `sid`; False if it has had it or a newer one."""
-        if self.has_had(sid, version):
+    def follow(self, sid: str) -> None:
+        """Start noting what client `sid` is sent (once it is connected)."""
+        self._had.setdefault(sid, {})
+
+    def forget(self, sid: str, board_id: str | None = None) -> None:
+        """Forget client `sid` (gone), or what it had of one board (left, so it starts over)."""
+        if board_id is None:
+            self._had.pop(sid, None)
+        else:
+            self._had.get(sid, {}).pop(board_id, None)
+
+    def claim(self, sid: str, stamp: BoardStamp) -> bool:
+        """Note that `stamp` goes to client `sid`; False if it has had that or newer, or is gone."""
+        had = self._had.get(sid)
+        if had is None or had.get(stamp.board_id, _NOTHING) >= stamp.order:
             return False
-        self._versions[sid] = version
+        had[stamp.board_id] = stamp.order
         return True
 
-    def has_had(self, sid: str, version: int | None) -> bool:
-        return version is not None and self._versions.get(sid, -1) >= version
+    def has_had(self, sid: str, stamp: BoardStamp | None) -> bool:
+        if stamp is None:
+            return False
+        had = self._had.get(sid)
+        return had is not None and had.get(stamp.board_id, _NOTHING) >= stamp.order
 
-    def delivered(self, sid: str, version: int | None, path: str) -> None:
-        """Count a message sent to client `sid` by `path`, carrying board `version` if any."""
+    def delivered(self, sid: str, stamp: BoardStamp | None, path: str) -> None:
+        """Count a message sent to client `sid` by `path`, carrying the board `stamp` if any."""
         self.messages[path] += 1
-        if version is not None:
-            self._versions[sid] = max(version, self._versions.get(sid, -1))
+        had = self._had.get(sid)
+        if stamp is not None and had is not None:
+            had[stamp.board_id] = max(stamp.order, had.get(stamp.board_id, _NOTHING))
 
     def counts(self) -> dict[str, int]:
         return {path: self.messages[path] for path in PATHS}
@@ -101,11 +143,15 @@ class FanOut:
         return {path: self.errors[path] for path in (DIRECT, SOCKETIO)}
 
     def broadcast(
-        self, manager: ClientManager, namespace: str, event: str, data: list[Any]
+        self,
+        manager: ClientManager,
+        namespace: str,
+        event: str,
+        data: list[Any],
+        room: str | None = None,
     ) -> None:
-        """Send `event` with `data` (its arguments) to every client of `namespace` on this node."""
-        self._pending.pop((namespace, event), None)  # re-inserted last, behind other events
-        self._pending[(namespace, event)] = (manager, data)
+        """Send `event` with `data` (its arguments) to this node's clients in `room` (None: all)."""
+        self._pending[(namespace, room, event)] = (manager, data)
         if self._sender is None or self._sender.done():
             self._sender = asyncio.create_task(self._send_pending())
 
@@ -123,12 +169,14 @@ class FanOut:
             if (wait := self._next_at - loop.time()) > 0:
                 await asyncio.sleep(wait)  # a board arriving meanwhile replaces the pending one
                 continue
-            (namespace, event), (manager, data) = next(iter(self._pending.items()))
-            del self._pending[(namespace, event)]
+            key = min(self._pending, key=lambda k: self._pushed_at.get(k, float("-inf")))
+            manager, data = self._pending.pop(key)
+            self._pushed_at[key] = loop.time()
+            namespace, room, event = key
             started = loop.time()
             clients = 0
             try:
-                clients = await self._send(manager, namespace, event, data)
+                clients = await self._send(manager, namespace, room, event, data)
             except Exception:  # the next broadcast carries the whole state: keep sending
                 self.errors[SOCKETIO] += 1
                 log.exception("fan-out of %s through python-socketio's emit failed", event)
@@ -139,14 +187,12 @@ class FanOut:
             self._next_at = loop.time() + max(took, clients / self._frames_per_second)
 
     async def _send(
-        self, manager: ClientManager, namespace: str, event: str, data: list[Any]
+        self, manager: ClientManager, namespace: str, room: str | None, event: str, data: list[Any]
     ) -> int:
-        """Send to every client of `namespace`; how many there were."""
-        participants = list(manager.get_participants(namespace, None))
-        if namespace == NAMESPACE:
-            # Only clients still here keep a version (no await since the participants were read).
-            live = {sid for sid, _ in participants}
-            self._versions = {s: v for s, v in self._versions.items() if s in live}
+        """Send to every client of `namespace` in `room`; how many there were."""
+        participants = list(manager.get_participants(namespace, room))
+        if not participants:
+            return 0
         if self.direct is not None:
             try:
                 if await self.direct.send(self, namespace, event, data, participants):
@@ -167,19 +213,23 @@ class FanOut:
         data: list[Any],
         participants: list[Participant],
     ) -> None:
-        version = board_version(data)
-        to = [sid for sid, _ in participants if not self.has_had(sid, version)]
+        stamp = board_stamp(data)
+        to = [sid for sid, _ in participants if not self.has_had(sid, stamp)]
         sends = [manager.emit_to_client(sid, event, data, namespace) for sid in to]
-        await self.await_sends(sends, to, version, SOCKETIO)
+        await self.await_sends(sends, to, stamp, SOCKETIO)
 
     async def await_sends(
-        self, sends: Sequence[Awaitable[Any]], sids: Sequence[str], version: int | None, path: str
+        self,
+        sends: Sequence[Awaitable[Any]],
+        sids: Sequence[str],
+        stamp: BoardStamp | None,
+        path: str,
     ) -> None:
         """Await one send per client; count those that went, raise for those that did not."""
         results = await asyncio.gather(*sends, return_exceptions=True)
         failures = [result for result in results if isinstance(result, Exception)]
         for sid, result in zip(sids, results, strict=True):
             if not isinstance(result, BaseException):
-                self.delivered(sid, version, path)
+                self.delivered(sid, stamp, path)
         if failures:
             raise ExceptionGroup(f"{len(failures)} of {len(sids)} sends by {path} failed", failures)

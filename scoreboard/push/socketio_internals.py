@@ -52,8 +52,8 @@ from engineio.async_drivers import aiohttp as engineio_aiohttp
 from engineio.async_socket import AsyncSocket
 from socketio import packet as socketio_packet
 
-from scoreboard.push.broadcast import NAMESPACE
-from scoreboard.push.fan_out import DIRECT, QUEUED, FanOut, Participant, board_version
+from scoreboard.push.broadcast import NAMESPACE, board_room, room_board
+from scoreboard.push.fan_out import DIRECT, QUEUED, FanOut, Participant, board_stamp
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ class DirectWrites:
             return False
         message = engineio_packet.Packet(engineio_packet.MESSAGE, encoded)
         frame = text_frame(message.encode().encode())
-        version = board_version(data)
+        stamp = board_stamp(data)
         engine, manager = self._engine, self._manager
         waiting, waiting_sids = [], []
         try:
@@ -176,11 +176,11 @@ class DirectWrites:
                     await asyncio.sleep(0)  # let requests and other connections in between
                 if manager.is_pre_connected(sid, namespace):
                     continue  # not answered CONNECT yet: it gets a snapshot once connected
-                if eio_sid not in engine.sockets or fan_out.has_had(sid, version):
+                if eio_sid not in engine.sockets or fan_out.has_had(sid, stamp):
                     continue  # gone while this loop gave way, or has a newer board already
                 socket = self._open_sockets.get(eio_sid)
                 if socket is not None and socket.write_if_idle(frame):
-                    fan_out.delivered(sid, version, DIRECT)
+                    fan_out.delivered(sid, stamp, DIRECT)
                 else:
                     waiting.append(engine.send_packet(eio_sid, message))
                     waiting_sids.append(sid)
@@ -188,14 +188,16 @@ class DirectWrites:
             for send in waiting:
                 send.close()  # never started: those clients get the broadcast from the fallback
             raise
-        await fan_out.await_sends(waiting, waiting_sids, version, QUEUED)
+        await fan_out.await_sends(waiting, waiting_sids, stamp, QUEUED)
         return True
 
 
 class FanOutManager(socketio.AsyncManager):
-    """The client manager of the single-process mode: a plain broadcast goes through a FanOut.
+    """The client manager of the single-process mode: a broadcast to all or to a board's room
+    goes through a FanOut.
 
-    A broadcast with a room, a skipped client or a callback takes python-socketio's own path.
+    One to another room (a client's own: a snapshot), with a skipped client or with a callback
+    takes python-socketio's own path.
     """
 
     fan_out: FanOut
@@ -214,7 +216,8 @@ class FanOutManager(socketio.AsyncManager):
         **kwargs: Any,
     ) -> None:
         room = to or room
-        if room is not None or skip_sid is not None or callback is not None:
+        to_a_board = room is None or room_board(room) is not None
+        if not to_a_board or skip_sid is not None or callback is not None:
             await super().emit(
                 event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, **kwargs
             )
@@ -223,7 +226,7 @@ class FanOutManager(socketio.AsyncManager):
             arguments = list(data)
         else:
             arguments = [] if data is None else [data]
-        self.fan_out.broadcast(self, namespace or NAMESPACE, event, arguments)
+        self.fan_out.broadcast(self, namespace or NAMESPACE, event, arguments, room=room)
 
     async def emit_to_client(self, sid: str, event: str, data: list[Any], namespace: str) -> None:
         await super().emit(event, tuple(data), namespace, to=sid)
@@ -428,16 +431,25 @@ def requirements(sio: socketio.AsyncServer) -> list[Requirement]:
 
 
 class _RecordingFanOut(FanOut):
-    def broadcast(self, manager: Any, namespace: str, event: str, data: list[Any]) -> None:
-        self.messages[event] += 1
+    def broadcast(
+        self, manager: Any, namespace: str, event: str, data: list[Any], room: str | None = None
+    ) -> None:
+        self.messages[f"{event} to {room}"] += 1
 
 
 async def _remote_broadcasts_reach_fan_out() -> bool:
     probe = FanOutRedisManager("redis://probe.invalid", channel="probe")
     probe.fan_out = _RecordingFanOut()
-    message = {"method": "emit", "event": "probe", "data": [{"v": 1}], "namespace": NAMESPACE}
+    room = board_room("probe")
+    message = {
+        "method": "emit",
+        "event": "probe",
+        "data": [{"v": 1}],
+        "namespace": NAMESPACE,
+        "room": room,
+    }
     await asyncio.wait_for(probe._handle_emit(message), PROBE_TIMEOUT_SECONDS)
-    return probe.fan_out.messages["probe"] == 1
+    return probe.fan_out.messages[f"probe to {room}"] == 1
 
 
 async def differences(sio: socketio.AsyncServer) -> list[Requirement]:

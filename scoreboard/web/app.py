@@ -32,6 +32,7 @@ from scoreboard.ops.metrics import MeasuredEmitter
 from scoreboard.ops.request_tracking import track_requests
 from scoreboard.ops.routes import add_operations
 from scoreboard.push import socketio_internals
+from scoreboard.push.board_tops import BoardTops
 from scoreboard.push.broadcast import Broadcaster
 from scoreboard.push.coalescing import CoalescingBroadcaster, LocalEmitSlot, paced
 from scoreboard.push.fan_out import FanOut
@@ -45,6 +46,7 @@ from scoreboard.redis_pool import redis_client
 from scoreboard.web.demo import issue_demo_token
 from scoreboard.web.keys import (
     BOARD_CONTENTS,
+    BOARD_TOPS,
     BOARDS,
     DEMO_TOKEN,
     FAN_OUT,
@@ -71,7 +73,8 @@ from scoreboard.web.server_header import hide_server_software
 
 log = logging.getLogger(__name__)
 
-MAX_SOCKET_MESSAGE_BYTES = 4 * 1024  # clients send only the connect packet with their token
+# Clients send only the connect packet (token, boards) and subscribe/unsubscribe (boards).
+MAX_SOCKET_MESSAGE_BYTES = 4 * 1024
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -132,6 +135,7 @@ def create_app(settings: Settings) -> web.Application:
     app[FAN_OUT] = fan_out
     sio.attach(app, socketio_path=SOCKETIO_PATH)
     app[SOCKETIO] = sio
+    app[BOARD_TOPS] = BoardTops(lambda: app[STORE].leaderboard())
     register_socket_events(sio, app)
     add_routes(app)
     app[OPENAPI_DOCUMENT] = orjson.dumps(openapi_document(settings))

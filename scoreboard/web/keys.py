@@ -21,6 +21,7 @@ from scoreboard.intake.rate_policy import RatePolicy
 from scoreboard.intake.submission import ScoreSubmission
 from scoreboard.ops.metrics import WebMetrics
 from scoreboard.ops.readiness import ReadinessProbe
+from scoreboard.push.board_tops import BoardTops
 from scoreboard.push.fan_out import FanOut
 from scoreboard.queue import UpdatePublisher
 
@@ -46,3 +47,4 @@ IN_FLIGHT = web.AppKey("in_flight", InFlightLimit)  # score updates under way, f
 BOARDS = web.AppKey("boards", BoardRegistry)
 SEASONS = web.AppKey("seasons", Seasons)
 BOARD_CONTENTS = web.AppKey("board_contents", BoardContents)
+BOARD_TOPS = web.AppKey("board_tops", BoardTops)  # each board's current top 10, for snapshots

@@ -1,10 +1,13 @@
 // Watch the scoreboard with the real Socket.IO JavaScript client.
 //
 //   node watch_leaderboard.mjs URL TOKEN USER_ID [--transports websocket] [--timeout-ms 10000]
+//                              [--boards weekly,global] [--subscribe daily]
 //
 // URL, TOKEN and USER_ID may also come from SCOREBOARD_URL, SCOREBOARD_TOKEN and
 // SCOREBOARD_USER_ID; --transports from SCOREBOARD_TRANSPORTS (comma-separated) and
 // --timeout-ms from SCOREBOARD_TIMEOUT_MS.
+// --boards: the boards chosen on connect (auth.boards); --subscribe: boards subscribed to once
+// connected, with the acknowledgement printed to stderr as "ack subscribe {…}".
 // stdout: every leaderboardUpdate received, one JSON line each.
 // stderr: connection diagnostics ("open transport=…", "upgraded transport=…", "connected …").
 // Exit codes: 0 once an update's top10 contains USER_ID, 1 on connect_error,
@@ -20,6 +23,8 @@ function readOptions() {
     options: {
       transports: { type: "string" },
       "timeout-ms": { type: "string" },
+      boards: { type: "string" },
+      subscribe: { type: "string" },
     },
   });
   const env = process.env;
@@ -37,11 +42,14 @@ function readOptions() {
     userId,
     timeoutMs,
     transports: transports ? transports.split(",") : ["polling", "websocket"],
+    boards: values.boards?.split(","),
+    subscribe: values.subscribe?.split(","),
   };
 }
 
-function watch({ url, token, userId, timeoutMs, transports }) {
-  const socket = io(url, { path: "/ws/scoreboard", auth: { token }, transports, reconnection: false });
+function watch({ url, token, userId, timeoutMs, transports, boards, subscribe }) {
+  const auth = boards ? { token, boards } : { token };
+  const socket = io(url, { path: "/ws/scoreboard", auth, transports, reconnection: false });
   let finished = false;
   const finish = (code, message) => {
     if (finished) return;
@@ -61,7 +69,13 @@ function watch({ url, token, userId, timeoutMs, transports }) {
     console.error(`open transport=${transport()}`);
     socket.io.engine.on("upgrade", () => console.error(`upgraded transport=${transport()}`));
   });
-  socket.on("connect", () => console.error(`connected transport=${transport()}`));
+  socket.on("connect", async () => {
+    console.error(`connected transport=${transport()}`);
+    if (subscribe) {
+      const ack = await socket.emitWithAck("subscribe", { boards: subscribe });
+      console.error(`ack subscribe ${JSON.stringify(ack)}`);
+    }
+  });
   socket.on("connect_error", (error) => finish(EXIT.connectError, `connect_error: ${error.message}`));
   socket.on("disconnect", (reason) => finish(EXIT.disconnected, `disconnected: ${reason}`));
   socket.on("leaderboardUpdate", (update) => {
