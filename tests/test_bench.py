@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from bench.sightings import Sighting, Sightings, first_sighting
+from bench.sightings import Sighting, Sightings, first_sighting, last_arrival
 from tests.conftest import DATABASE_URL, JWT_SECRET, REDIS_URL
 from tests.processes import PROJECT_ROOT, Processes, free_port
 
@@ -135,18 +135,30 @@ def process_group_ends(group: int, timeout: float = 10.0) -> bool:
     return False
 
 
+def leaderboard_packet(version: int, score: int, board_id: str | None = None) -> bytes:
+    top = [{"userId": "alice", "username": "A", "score": score}]
+    payload: dict[str, object] = {"version": version, "top10": top}
+    if board_id is not None:
+        payload["boardId"] = board_id
+    return b"42" + json.dumps(["leaderboardUpdate", payload]).encode()
+
+
 def test_freshness_times_a_score_only_when_a_client_saw_exactly_that_score():
     sightings = Sightings(["alice"])
-
-    def board(version: int, score: int) -> bytes:
-        top = [{"userId": "alice", "username": "A", "score": score}]
-        return (
-            b"42" + json.dumps(["leaderboardUpdate", {"version": version, "top10": top}]).encode()
-        )
-
-    sightings.record(board(1, 5), at=10.0)
-    sightings.record(board(2, 9), at=30.0)
-    assert first_sighting([sightings], "alice", 5) == Sighting(10.0, 1)
-    assert first_sighting([sightings], "alice", 9) == Sighting(30.0, 2)
+    sightings.record(leaderboard_packet(1, 5), at=10.0)
+    sightings.record(leaderboard_packet(2, 9), at=30.0)
+    assert first_sighting([sightings], ("global", "alice"), 5) == Sighting(10.0, 1)
+    assert first_sighting([sightings], ("global", "alice"), 9) == Sighting(30.0, 2)
     # 7 was superseded before any push (or alice was outside the top 10): not timed at 30.0.
-    assert first_sighting([sightings], "alice", 7) is None
+    assert first_sighting([sightings], ("global", "alice"), 7) is None
+
+
+def test_freshness_keeps_each_board_apart():
+    sightings = Sightings(["alice"])
+    assert sightings.record(leaderboard_packet(3, 7, "b1"), at=10.0) == ("b1", 3)
+    sightings.record(leaderboard_packet(1, 4), at=20.0)
+    assert first_sighting([sightings], ("b1", "alice"), 7) == Sighting(10.0, 3)
+    assert first_sighting([sightings], ("global", "alice"), 7) is None
+    assert first_sighting([sightings], ("b2", "alice"), 4) is None
+    assert last_arrival([sightings], ("b1", 3)) == (1, 10.0)
+    assert last_arrival([sightings], ("global", 3)) == (0, 0.0)
