@@ -10,6 +10,7 @@ import sys
 import time
 
 from bench.sightings import Sighting, Sightings, first_sighting, last_arrival
+from bench.viewers import Viewer
 from tests.conftest import DATABASE_URL, JWT_SECRET, REDIS_URL
 from tests.processes import PROJECT_ROOT, Processes, free_port
 
@@ -83,6 +84,36 @@ def test_load_tool_reports_exact_scores_latency_and_freshness(tmp_path, env):
     assert figures["server_cpu_percent"] is not None
     assert refused.returncode != 0
     assert "Authentication failed" in refused.stderr
+
+
+def test_load_tool_spreads_updates_and_clients_over_boards(tmp_path, env):
+    env = {**env, "RATE_LIMIT": "1000000/minute"}
+    with Processes(tmp_path) as processes:
+        [web] = processes.start_distributed(env)
+        completed = run_load(
+            *("--url", web.url, "--boards", "3", "--clients", "12", "--rate", "60"),
+            *("--duration", "2", "--users", "6", "--client-processes", "2"),
+            *("--jwt-secret", JWT_SECRET, "--redis-url", REDIS_URL),
+            *("--redis-key-prefix", env["REDIS_KEY_PREFIX"]),
+        )
+    assert completed.returncode == 0, completed.stderr
+    figures = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert figures["boards"] == 3
+    assert figures["statuses"] == {"200": 120}
+    assert figures["exact"] is True
+    assert figures["exact_checked_users"] == 6  # each user on its one board
+    assert figures["freshness_ms"]["samples"] > 0
+    assert figures["freshness_all_clients_ms"]["samples"] > 0
+    assert figures["foreign_pushes"] == 0
+    assert figures["clients_current"] == 12
+
+
+def test_a_client_counts_pushes_of_a_board_it_does_not_hold():
+    viewer = Viewer(Sightings(["alice"]), "b1")
+    viewer.on_event(leaderboard_packet(1, 5, "b1"), at=1.0)
+    viewer.on_event(leaderboard_packet(1, 5, "b2"), at=2.0)
+    viewer.on_event(leaderboard_packet(2, 6), at=3.0)  # global's
+    assert (viewer.events, viewer.foreign, viewer.last_version) == (3, 2, 1)
 
 
 def test_load_tool_says_clearly_when_the_service_is_unreachable():
