@@ -8,7 +8,7 @@ import json
 import os
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import cast
 
 from bench.endpoint import Endpoint
@@ -29,15 +29,25 @@ class SocketRefused(Exception):
 class BoardSocket(asyncio.Protocol):
     """One websocket speaking Engine.IO 4 / Socket.IO 5 to the default namespace, receive-only.
 
+    It holds the boards it names on connect (`auth.boards`), or global when it names none.
+
     Frames are parsed in `data_received` itself, so an event costs no task switch: a tool that
     holds thousands of these in one process must stay cheaper than the server it measures.
     """
 
     def __init__(
-        self, request: bytes, token: str, on_event: EventHandler, on_close: Callable[[], None]
+        self,
+        request: bytes,
+        token: str,
+        boards: Sequence[str] | None,
+        on_event: EventHandler,
+        on_close: Callable[[], None],
     ) -> None:
         self._request = request
-        self._auth = SIO_CONNECT + json.dumps({"token": token}).encode()
+        auth: dict[str, object] = {"token": token}
+        if boards is not None:
+            auth["boards"] = list(boards)
+        self._auth = SIO_CONNECT + json.dumps(auth).encode()
         self._on_event = on_event
         self._on_close = on_close
         self._transport: asyncio.Transport | None = None
@@ -209,14 +219,16 @@ async def connect_board_socket(
     on_event: EventHandler,
     on_close: Callable[[], None] = lambda: None,
     timeout: float = 10.0,
+    boards: Sequence[str] | None = None,
 ) -> BoardSocket:
-    """Open a websocket and connect to Socket.IO; raise SocketRefused or OSError if that fails."""
+    """Open a websocket and connect to Socket.IO holding `boards` (None: none named, so global);
+    raise SocketRefused or OSError if that fails."""
     loop = asyncio.get_running_loop()
     request = upgrade_request(endpoint, socket_path)
     context = ssl.create_default_context() if endpoint.secure else None
     async with asyncio.timeout(timeout):
         _, protocol = await loop.create_connection(
-            lambda: BoardSocket(request, token, on_event, on_close),
+            lambda: BoardSocket(request, token, boards, on_event, on_close),
             endpoint.host,
             endpoint.port,
             ssl=context,

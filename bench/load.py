@@ -9,7 +9,8 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,9 @@ import jwt
 import uvloop
 
 from bench import server_process
+from bench.board_setup import BoardSetupFailed, create_boards
 from bench.board_socket import SocketRefused
+from bench.board_spread import board_ids
 from bench.child import ChildFailed, ChildProcess, raise_open_files_limit
 from bench.endpoint import Endpoint
 from bench.final_board import BoardReader, BoardReading, wait_until_drained
@@ -25,6 +28,7 @@ from bench.http_connection import ConnectionLost, HttpConnection
 from bench.load_report import RunOutcome, expected_scores, figures, summary
 from bench.senders import SendPlan, SendResults, run_senders
 from bench.viewers import Connected, ViewPlan, ViewResults, ViewStatus, run_viewers
+from scoreboard.boards.model import GLOBAL_BOARD_ID
 from scoreboard.intake.auth import issue_token
 
 START_DELAY_SECONDS = 0.5  # between "go" and the first due request, so every sender is waiting
@@ -33,6 +37,7 @@ CURRENT_POLL_SECONDS = 0.2
 EXIT_FAILED = 2
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
+ADMIN_SUBJECT = "bench-admin"
 
 
 EPILOG = """\
@@ -42,8 +47,13 @@ Freshness is the time from a POST's 200 until any client first receives a leader
 which that user has exactly the answered newScore; updates whose score was never pushed (the
 user's next update superseded it before a push, or the user was outside the top 10) count as
 unseen; "every client" is until the last client got that board.
+With --boards N the tool creates boards b0..b{N-1} (incr, desc, never) through the admin API;
+user u posts to board u mod N and client k holds board k mod N, so freshness is per board and
+user, and "every client" means every client holding that board. A push of a board a client does
+not hold counts as a foreign push.
 Exactness compares each user's final score with its score before the run plus its accepted
-increments: all users with --redis-url, else those in a fresh client's top 10.
+increments: all users with --redis-url, else those in a fresh client's top 10 (--boards needs
+--redis-url).
 Output: summary lines, then one JSON line with every figure."""
 
 
@@ -75,6 +85,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     target.add_argument(
         "--user-prefix", default="bench-user-", help="users are PREFIX0..PREFIX{U-1}"
     )
+    target.add_argument(
+        "--admin-token",
+        help="a token with role admin to create the --boards (default: minted from the secret)",
+    )
     target.add_argument("--redis-url", help="read every user's final score from this Redis")
     target.add_argument("--redis-key-prefix", default="scoreboard:")
     target.add_argument(
@@ -87,6 +101,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     load.add_argument("--rate", type=float, default=100.0, help="POSTs per second, open-loop")
     load.add_argument("--duration", type=float, default=10.0, help="seconds of sending")
     load.add_argument("--users", type=int, default=10, help="users the POSTs go round")
+    load.add_argument(
+        "--boards",
+        type=int,
+        default=0,
+        help="create boards b0..b{N-1} and spread POSTs and clients over them (0: global)",
+    )
     load.add_argument("--max-increment", type=int, default=1, help="increments are 1..this")
     load.add_argument("--client-processes", type=int, default=os.cpu_count() or 1)
     load.add_argument("--sender-processes", type=int, default=1)
@@ -139,15 +159,30 @@ async def run(args: argparse.Namespace) -> dict:
     except ValueError as exc:
         raise LoadError(str(exc)) from None
     user_ids, tokens = _credentials(args)
+    admin_token = _admin_token(args)
     raise_open_files_limit()
     await _check_reachable(endpoint)
+    boards = board_ids(args.boards)
+    if admin_token is not None:
+        try:
+            created = await create_boards(endpoint, admin_token, boards, args.request_timeout)
+        except (BoardSetupFailed, OSError, TimeoutError) as exc:
+            raise LoadError(f"could not create the boards: {exc}") from None
+        progress(f"{len(boards)} boards ready ({created} created)")
     reader = BoardReader(
-        endpoint, args.socket_path, tokens[0], user_ids, args.redis_url, args.redis_key_prefix
+        endpoint,
+        args.socket_path,
+        tokens[0],
+        boards,
+        user_ids,
+        args.redis_url,
+        args.redis_key_prefix,
     )
     children: list[ChildProcess] = []
     try:
         before = await _read(reader)
-        return figures(await _measure(args, endpoint, user_ids, tokens, reader, before, children))
+        outcome = await _measure(args, endpoint, boards, user_ids, tokens, reader, before, children)
+        return figures(outcome)
     except ChildFailed as exc:
         raise LoadError(str(exc)) from None
     except (SocketRefused, OSError, TimeoutError) as exc:
@@ -163,6 +198,7 @@ async def run(args: argparse.Namespace) -> dict:
 async def _measure(
     args: argparse.Namespace,
     endpoint: Endpoint,
+    boards: Sequence[str],
     user_ids: Sequence[str],
     tokens: Sequence[str],
     reader: BoardReader,
@@ -174,15 +210,18 @@ async def _measure(
     rss_before = server_process.rss_kib(pid) if pid else None
     connecting = time.monotonic()
     progress(f"connecting {args.clients} clients to {endpoint}")
-    viewers = _start_viewers(args, endpoint, user_ids, tokens[0])
+    viewers = _start_viewers(args, endpoint, boards, user_ids, tokens[0])
     children += viewers
     connected: list[Connected] = await _gather(viewers, "connected")
     connect_seconds = time.monotonic() - connecting
     _check_connected(connected, args.clients)
     clients_connected = sum(report.clients for report in connected)
+    clients_by_board: Counter[str] = Counter()
+    for report in connected:
+        clients_by_board.update(report.clients_by_board)
     # Only now: connecting many clients can take longer than the server keeps idle POST
     # connections open.
-    senders = _start_senders(args, endpoint, user_ids, tokens)
+    senders = _start_senders(args, endpoint, boards, user_ids, tokens)
     children += senders
     await _gather(senders, "ready")
     rss = _rss_growth(pid, rss_before, clients_connected)
@@ -198,9 +237,9 @@ async def _measure(
     if pid:
         server_cpu = (server_process.cpu_seconds(pid) - server_cpu_before) / (cpu_to - cpu_from)
     progress("sent; waiting for the queue to drain")
-    expected = expected_scores(user_ids, before, sends)
+    expected = expected_scores(boards, user_ids, before, sends)
     after = await wait_until_drained(reader.read, expected, args.settle, args.drain_timeout)
-    await _wait_for_current_clients(viewers, after.version, args.settle + 3.0)
+    await _wait_for_current_clients(viewers, after.versions, args.settle + 3.0)
     for viewer in viewers:
         viewer.send("stop")
     views: list[ViewResults] = await _gather(viewers, "results")
@@ -211,7 +250,10 @@ async def _measure(
         client_processes=len(viewers),
         sender_processes=len(senders),
         rate=args.rate,
+        boards=args.boards,
+        board_ids=tuple(boards),
         user_ids=tuple(user_ids),
+        clients_by_board=dict(clients_by_board),
         duration=args.duration,
         connect_seconds=connect_seconds,
         start=start,
@@ -240,6 +282,12 @@ def progress(message: str) -> None:
 def _check_arguments(args: argparse.Namespace) -> None:
     if args.clients < 0:
         raise LoadError("--clients must be 0 or more")
+    if args.boards < 0:
+        raise LoadError("--boards must be 0 or more")
+    if args.boards > args.users:
+        raise LoadError("--boards must be at most --users: user u posts to board u mod N")
+    if args.boards and not args.redis_url:
+        raise LoadError("--boards needs --redis-url to read the boards' scores")
     for name in (
         "rate",
         "duration",
@@ -277,6 +325,18 @@ def _credentials(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     return users, [issue_token(args.jwt_secret, user, user, ttl) for user in users]
 
 
+def _admin_token(args: argparse.Namespace) -> str | None:
+    """A token with role admin to create the boards; None when the run is on global."""
+    if not args.boards:
+        return None
+    if args.admin_token:
+        return str(args.admin_token)
+    if not args.jwt_secret:
+        raise LoadError("--boards needs an admin token: give --jwt-secret or --admin-token")
+    ttl = int(3600 + 2 * (args.duration + args.drain_timeout))
+    return issue_token(args.jwt_secret, ADMIN_SUBJECT, ADMIN_SUBJECT, ttl, {"role": "admin"})
+
+
 async def _check_reachable(endpoint: Endpoint) -> None:
     """GET /healthz once, so a wrong URL fails at once with a plain message."""
     request = f"GET {endpoint.base_path}/healthz HTTP/1.1\r\nHost: {endpoint.host_header}\r\n\r\n"
@@ -304,9 +364,14 @@ async def _read(reader: BoardReader) -> BoardReading:
 
 
 def _start_viewers(
-    args: argparse.Namespace, endpoint: Endpoint, user_ids: Sequence[str], token: str
+    args: argparse.Namespace,
+    endpoint: Endpoint,
+    boards: Sequence[str],
+    user_ids: Sequence[str],
+    token: str,
 ) -> list[ChildProcess]:
     shares = _split(args.clients, args.client_processes)
+    named = () if tuple(boards) == (GLOBAL_BOARD_ID,) else tuple(boards)
     return [
         ChildProcess(
             f"client process {index}",
@@ -319,6 +384,8 @@ def _start_viewers(
                 user_ids=tuple(user_ids),
                 connect_concurrency=args.connect_concurrency,
                 connect_timeout=args.connect_timeout,
+                boards=named,
+                first_client=sum(shares[:index]),
             ),
         )
         for index, clients in enumerate(shares)
@@ -327,7 +394,11 @@ def _start_viewers(
 
 
 def _start_senders(
-    args: argparse.Namespace, endpoint: Endpoint, user_ids: Sequence[str], tokens: Sequence[str]
+    args: argparse.Namespace,
+    endpoint: Endpoint,
+    boards: Sequence[str],
+    user_ids: Sequence[str],
+    tokens: Sequence[str],
 ) -> list[ChildProcess]:
     total = round(args.rate * args.duration)
     connections = _split(args.connections, args.sender_processes)
@@ -337,6 +408,7 @@ def _start_senders(
             run_senders,
             SendPlan(
                 endpoint=endpoint,
+                board_ids=tuple(boards),
                 user_ids=tuple(user_ids),
                 tokens=tuple(tokens),
                 total=total,
@@ -375,15 +447,20 @@ async def _client_cpu(viewers: Sequence[ChildProcess]) -> tuple[list[float], flo
 
 
 async def _wait_for_current_clients(
-    viewers: Sequence[ChildProcess], version: int, timeout: float
+    viewers: Sequence[ChildProcess], versions: Mapping[str, int], timeout: float
 ) -> None:
-    """Wait until every client holds `version` or newer (the report says if some never did)."""
+    """Wait until every client holds its board's version in `versions` or newer (the report
+    says if some never did)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for viewer in viewers:
             viewer.send("status")
         reports: list[ViewStatus] = await _gather(viewers, "status")
-        if all(report.oldest_version >= version for report in reports):
+        if all(
+            oldest >= versions.get(board_id, 0)
+            for report in reports
+            for board_id, oldest in report.oldest_versions.items()
+        ):
             return
         await asyncio.sleep(CURRENT_POLL_SECONDS)
 

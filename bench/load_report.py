@@ -8,10 +8,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bench.board_spread import BoardUser, board_of_user
 from bench.final_board import BoardReading
 from bench.senders import NOT_SENT, SendResults
 from bench.sightings import Sightings, first_sighting, last_arrival
 from bench.viewers import ViewResults
+from scoreboard.boards.model import GLOBAL_BOARD_ID
 
 
 @dataclass(frozen=True)
@@ -24,7 +26,10 @@ class RunOutcome:
     client_processes: int
     sender_processes: int
     rate: float
+    boards: int  # --boards: 0 when the run is on global
+    board_ids: tuple[str, ...]
     user_ids: tuple[str, ...]
+    clients_by_board: Mapping[str, int]
     duration: float
     connect_seconds: float
     start: float
@@ -53,58 +58,71 @@ def milliseconds(seconds: Sequence[float], points: Sequence[float]) -> dict[str,
 
 
 def expected_scores(
-    user_ids: Sequence[str], before: BoardReading, sends: Sequence[SendResults]
-) -> dict[str, int]:
-    """Each user's score before the run plus the increments accepted for it.
+    board_ids: Sequence[str],
+    user_ids: Sequence[str],
+    before: BoardReading,
+    sends: Sequence[SendResults],
+) -> dict[BoardUser, int]:
+    """Each user's score on each board before the run plus the increments accepted for it.
 
     A user the first reading could not see started where its first accepted answer says:
     `newScore` counts every update accepted before it.
     """
-    added: Counter[int] = Counter()
-    started_at: dict[int, int] = {}
+    added: Counter[tuple[int, int]] = Counter()
+    started_at: dict[tuple[int, int], int] = {}
     for send in sends:
         accepted = send.accepted
-        for user, new_score, increment in zip(
-            accepted.users, accepted.new_scores, accepted.increments, strict=True
+        for board, user, new_score, increment in zip(
+            accepted.boards, accepted.users, accepted.new_scores, accepted.increments, strict=True
         ):
-            added[user] += increment
+            added[(board, user)] += increment
             if new_score >= 0:
-                started_at[user] = min(started_at.get(user, new_score), new_score - increment)
+                started = started_at.get((board, user), new_score)
+                started_at[(board, user)] = min(started, new_score - increment)
+    scheduled = {(board_of_user(user, len(board_ids)), user) for user in range(len(user_ids))}
     expected = {}
-    for index, user_id in enumerate(user_ids):
-        if before.visible(user_id):
-            expected[user_id] = before.score(user_id) + added[index]
-        elif index in started_at:
-            expected[user_id] = started_at[index] + added[index]
+    for board, user in sorted(scheduled | added.keys()):
+        key = (board_ids[board], user_ids[user])
+        if before.visible(key):
+            expected[key] = before.score(key) + added[(board, user)]
+        elif (board, user) in started_at:
+            expected[key] = started_at[(board, user)] + added[(board, user)]
     return expected
 
 
-def highest_new_scores(user_ids: Sequence[str], sends: Sequence[SendResults]) -> dict[str, int]:
-    """Each user's highest `newScore` answered: its final score if every answer was exact."""
-    highest: dict[str, int] = {}
+def highest_new_scores(
+    board_ids: Sequence[str], user_ids: Sequence[str], sends: Sequence[SendResults]
+) -> dict[BoardUser, int]:
+    """Each user's highest `newScore` answered per board: its final score if all were exact."""
+    highest: dict[BoardUser, int] = {}
     for send in sends:
-        for user, new_score in zip(send.accepted.users, send.accepted.new_scores, strict=True):
-            user_id = user_ids[user]
-            highest[user_id] = max(highest.get(user_id, new_score), new_score)
+        accepted = send.accepted
+        for board, user, new_score in zip(
+            accepted.boards, accepted.users, accepted.new_scores, strict=True
+        ):
+            key = (board_ids[board], user_ids[user])
+            highest[key] = max(highest.get(key, new_score), new_score)
     return highest
 
 
 def _freshness(outcome: RunOutcome) -> tuple[list[float], list[float], int]:
-    """Seconds from each 200 until the first client, and until every client, saw its newScore."""
+    """Seconds from each 200 until the first client, and until every client of that board, saw
+    its newScore on it."""
     sightings: list[Sightings] = [view.sightings for view in outcome.views]
     first, everyone, unseen = [], [], 0
     for send in outcome.sends:
         accepted = send.accepted
-        for user, answered_at, new_score in zip(
-            accepted.users, accepted.answered_at, accepted.new_scores, strict=True
+        for board, user, answered_at, new_score in zip(
+            accepted.boards, accepted.users, accepted.answered_at, accepted.new_scores, strict=True
         ):
-            sighting = first_sighting(sightings, outcome.user_ids[user], new_score)
+            board_id = outcome.board_ids[board]
+            sighting = first_sighting(sightings, (board_id, outcome.user_ids[user]), new_score)
             if sighting is None:
                 unseen += 1
                 continue
             first.append(max(0.0, sighting.at - answered_at))
-            clients, last = last_arrival(sightings, sighting.version)
-            if clients >= outcome.clients_connected:
+            clients, last = last_arrival(sightings, (board_id, sighting.version))
+            if clients >= outcome.clients_by_board.get(board_id, 0):
                 everyone.append(max(0.0, last - answered_at))
     return first, everyone, unseen
 
@@ -119,6 +137,7 @@ def figures(outcome: RunOutcome) -> dict[str, Any]:
         "client_processes": outcome.client_processes,
         "sender_processes": outcome.sender_processes,
         "rate": outcome.rate,
+        "boards": outcome.boards,
         "users": len(outcome.user_ids),
         "duration": outcome.duration,
         **_requests(outcome),
@@ -153,12 +172,12 @@ def _requests(outcome: RunOutcome) -> dict[str, Any]:
 def _delivery(outcome: RunOutcome) -> dict[str, Any]:
     first, everyone, unseen = _freshness(outcome) if outcome.views else ([], [], 0)
     events = sum(view.events - view.snapshots for view in outcome.views)
-    final_version = outcome.after.version
+    final_versions = outcome.after.versions
     current = sum(
         clients
         for view in outcome.views
-        for version, clients in view.last_versions.items()
-        if version >= final_version
+        for (board_id, version), clients in view.last_versions.items()
+        if version >= final_versions.get(board_id, 0)
     )
     return {
         "freshness_ms": {**_without_max(milliseconds(first, (50, 99))), "samples": len(first)},
@@ -167,34 +186,44 @@ def _delivery(outcome: RunOutcome) -> dict[str, Any]:
         "freshness_all_clients_ms": {**milliseconds(everyone, (50, 99)), "samples": len(everyone)},
         "messages_per_second": round(events / outcome.duration, 1),
         "messages": events,
-        "final_version": final_version,
+        "final_version": outcome.after.version,
         "clients_current": current,
         "version_regressions": sum(view.regressions for view in outcome.views),
         "client_disconnects": sum(view.disconnects for view in outcome.views),
+        "foreign_pushes": sum(view.foreign_pushes for view in outcome.views),
     }
 
 
 def _exactness(outcome: RunOutcome) -> dict[str, Any]:
     after = outcome.after
-    expected = expected_scores(outcome.user_ids, outcome.before, outcome.sends)
-    checked = [user for user in expected if after.visible(user)]
-    mismatches = [user for user in checked if after.score(user) != expected[user]]
-    unanswered: Counter[str] = Counter()
+    expected = expected_scores(outcome.board_ids, outcome.user_ids, outcome.before, outcome.sends)
+    checked = [key for key in expected if after.visible(key)]
+    mismatches = [key for key in checked if after.score(key) != expected[key]]
+    unanswered: Counter[BoardUser] = Counter()
     for send in outcome.sends:
-        unanswered.update({outcome.user_ids[u]: n for u, n in send.unanswered.items()})
+        for (board, user), increments in send.unanswered.items():
+            unanswered[(outcome.board_ids[board], outcome.user_ids[user])] += increments
     # A request that got no answer may or may not have been applied.
-    unknown = [u for u in mismatches if 0 <= after.score(u) - expected[u] <= unanswered[u]]
-    highest = highest_new_scores(outcome.user_ids, outcome.sends)
-    new_score_off = [u for u in checked if highest.get(u, expected[u]) != expected[u]]
+    unknown = [k for k in mismatches if 0 <= after.score(k) - expected[k] <= unanswered[k]]
+    highest = highest_new_scores(outcome.board_ids, outcome.user_ids, outcome.sends)
+    new_score_off = [k for k in checked if highest.get(k, expected[k]) != expected[k]]
     return {
         "exact": not mismatches if checked else None,
         "score_mismatches": len(mismatches),
         "score_mismatches_unanswered": len(unknown),
-        "mismatched_users": {u: [after.score(u), expected[u]] for u in mismatches[:10]},
+        "mismatched_users": {
+            _named(key): [after.score(key), expected[key]] for key in mismatches[:10]
+        },
         "exact_checked_users": len(checked),
         "exact_source": after.source,
         "new_score_mismatches": len(new_score_off),
     }
+
+
+def _named(key: BoardUser) -> str:
+    """A user as the report names it: its id on global, else board:user."""
+    board_id, user_id = key
+    return user_id if board_id == GLOBAL_BOARD_ID else f"{board_id}:{user_id}"
 
 
 def _tool_cpu(outcome: RunOutcome) -> dict[str, float | None]:
@@ -223,7 +252,8 @@ def summary(f: Mapping[str, Any]) -> list[str]:
         f"{f['connect_seconds']:g}s over {f['client_processes']} processes, "
         f"{f['sender_processes']} sender processes",
         f"sent {f['sent']} updates at {f['rate']:g}/s for {f['duration']:g}s over {f['users']} "
-        f"users: {f['accepted']} accepted ({f['accepted_per_second']:g}/s); {statuses}",
+        f"users{_on_boards(f)}: {f['accepted']} accepted ({f['accepted_per_second']:g}/s); "
+        f"{statuses}",
         *([f"  first error: {f['first_error']}"] if f["first_error"] else []),
         f"POST latency from scheduled time: p50 {latency['p50']} ms, p90 {latency['p90']} ms, "
         f"p99 {latency['p99']} ms, max {latency['max']} ms (sent late by p99 {lag['p99']} ms)",
@@ -232,9 +262,11 @@ def summary(f: Mapping[str, Any]) -> list[str]:
         f"-> every client: p50 {everyone['p50']} ms, p99 {everyone['p99']} ms, "
         f"max {everyone['max']} ms",
         f"delivered {f['messages']} leaderboardUpdate events ({f['messages_per_second']:g}/s); "
-        f"{f['clients_current']} clients hold the final version {f['final_version']}; "
+        f"{f['clients_current']} clients hold {_final_version(f)}; "
         f"{f['version_regressions']} out-of-order, {f['client_disconnects']} disconnects",
     ]
+    if f["foreign_pushes"]:
+        lines.append(f"  {f['foreign_pushes']} pushes reached clients not holding their board")
     if f["exact"] is None:
         lines.append(f"final scores: none of the users visible through {f['exact_source']}")
     else:
@@ -266,3 +298,13 @@ def summary(f: Mapping[str, Any]) -> list[str]:
             f"{f['server_cpu_percent']}% of a core while sending"
         )
     return lines
+
+
+def _on_boards(f: Mapping[str, Any]) -> str:
+    return f" on {f['boards']} boards" if f["boards"] else ""
+
+
+def _final_version(f: Mapping[str, Any]) -> str:
+    if f["boards"]:
+        return f"their board's final version (the highest {f['final_version']})"
+    return f"the final version {f['final_version']}"

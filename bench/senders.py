@@ -11,11 +11,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 
+from bench.board_spread import board_of_user
 from bench.child import cpu_seconds, receive, run_child
 from bench.endpoint import Endpoint
 from bench.http_connection import ConnectionLost, HttpConnection
+from scoreboard.boards.model import GLOBAL_BOARD_ID
 
-UPDATE_PATH = "/api/score/update"
+UPDATE_PATH = "/api/score/update"  # global's, as SPEC.md has it
+BOARD_SCORES_PATH = "/api/boards/{board_id}/scores"
 CONNECTION_ERROR = "connection_error"  # never sent: no connection
 CONNECTION_LOST = "connection_lost"  # sent, no answer: applied or not, nobody knows
 TIMEOUT = "timeout"  # sent, no answer in time: the same
@@ -26,11 +29,12 @@ NOT_SENT = "not_sent"
 class SendPlan:
     """What one sender process is asked to do: its share of a schedule of `total` requests.
 
-    Request i (of every process) is due at start + i / rate and is for user i % len(users);
-    this process sends those with i % processes == index.
+    Request i (of every process) is due at start + i / rate and is for user i % len(users), on
+    that user's board (`board_spread`); this process sends those with i % processes == index.
     """
 
     endpoint: Endpoint
+    board_ids: tuple[str, ...]
     user_ids: tuple[str, ...]
     tokens: tuple[str, ...]
     total: int
@@ -48,6 +52,7 @@ class SendPlan:
 class Accepted:
     """The 200 answers, one entry per request, in parallel lists (cheap to pickle)."""
 
+    boards: list[int] = field(default_factory=list)
     users: list[int] = field(default_factory=list)
     answered_at: list[float] = field(default_factory=list)
     new_scores: list[int] = field(default_factory=list)
@@ -62,7 +67,8 @@ class SendResults:
     latencies: list[float] = field(default_factory=list)  # seconds from due time to response
     send_lags: list[float] = field(default_factory=list)  # seconds from due time to sending
     accepted: Accepted = field(default_factory=Accepted)
-    unanswered: Counter[int] = field(default_factory=Counter)  # user -> increments sent, no answer
+    # (board, user) -> increments sent that got no answer
+    unanswered: Counter[tuple[int, int]] = field(default_factory=Counter)
     first_error: str = ""
     cpu_seconds: float = 0.0
     wall_seconds: float = 0.0
@@ -98,28 +104,39 @@ async def _open(plan: SendPlan) -> HttpConnection | str:
 
 
 class _Requests:
-    """Request bytes, built once per user up to the body."""
+    """Request bytes, built once per board and user up to the body."""
 
     def __init__(self, plan: SendPlan) -> None:
-        path = plan.endpoint.base_path + UPDATE_PATH
-        host = plan.endpoint.host_header
-        self._heads = [
-            (
-                f"POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
-                "Content-Type: application/json\r\nContent-Length: "
-            ).encode()
-            for token in plan.tokens
-        ]
-        self._bodies = [
-            f'{{"userId": {json.dumps(user)}, "scoreIncrement": '.encode() for user in plan.user_ids
-        ]
+        self._plan = plan
+        self._starts: dict[tuple[int, int], tuple[bytes, bytes]] = {}
         self._random = random.Random(plan.seed)
         self._max_increment = plan.max_increment
 
-    def build(self, user: int) -> tuple[bytes, int]:
+    def build(self, board: int, user: int) -> tuple[bytes, int]:
         increment = 1 if self._max_increment == 1 else self._random.randint(1, self._max_increment)
-        body = self._bodies[user] + str(increment).encode() + b"}"
-        return self._heads[user] + str(len(body)).encode() + b"\r\n\r\n" + body, increment
+        start = self._starts.get((board, user))
+        if start is None:
+            start = self._starts[(board, user)] = self._start(board, user)
+        head, body_start = start
+        body = body_start + str(increment).encode() + b"}"
+        return head + str(len(body)).encode() + b"\r\n\r\n" + body, increment
+
+    def _start(self, board: int, user: int) -> tuple[bytes, bytes]:
+        """The head up to Content-Length's value, and the body up to the score's."""
+        plan = self._plan
+        board_id = plan.board_ids[board]
+        if board_id == GLOBAL_BOARD_ID:
+            path, field = UPDATE_PATH, "scoreIncrement"
+        else:
+            path, field = BOARD_SCORES_PATH.format(board_id=board_id), "score"
+        head = (
+            f"POST {plan.endpoint.base_path}{path} HTTP/1.1\r\n"
+            f"Host: {plan.endpoint.host_header}\r\n"
+            f"Authorization: Bearer {plan.tokens[user]}\r\n"
+            "Content-Type: application/json\r\nContent-Length: "
+        )
+        body = f'{{"userId": {json.dumps(plan.user_ids[user])}, "{field}": '
+        return head.encode(), body.encode()
 
 
 async def _send_loop(
@@ -132,7 +149,7 @@ async def _send_loop(
 ) -> None:
     """One connection's loop: take the next due request, wait for its time, send, record."""
     statuses = results.statuses
-    users = len(plan.user_ids)
+    users, boards = len(plan.user_ids), len(plan.board_ids)
     for index in due:
         scheduled = start + index / plan.rate
         wait = scheduled - time.time()
@@ -148,7 +165,8 @@ async def _send_loop(
                 results.first_error = results.first_error or slot
                 continue
         user = index % users
-        raw, increment = requests.build(user)
+        board = board_of_user(user, boards)
+        raw, increment = requests.build(board, user)
         sent_at = time.time()
         try:
             async with asyncio.timeout(plan.request_timeout):
@@ -156,12 +174,12 @@ async def _send_loop(
         except TimeoutError:
             slot.close()
             statuses[TIMEOUT] += 1
-            results.unanswered[user] += increment
+            results.unanswered[(board, user)] += increment
             results.first_error = results.first_error or f"no answer in {plan.request_timeout:g}s"
             continue
         except ConnectionLost as exc:
             statuses[CONNECTION_LOST] += 1
-            results.unanswered[user] += increment
+            results.unanswered[(board, user)] += increment
             results.first_error = results.first_error or f"connection lost: {exc}"
             continue
         answered_at = time.time()
@@ -169,7 +187,7 @@ async def _send_loop(
         results.send_lags.append(sent_at - scheduled)
         statuses[str(response.status)] += 1
         if response.status == 200:
-            _note_accepted(results, user, answered_at, response.body, increment)
+            _note_accepted(results, board, user, answered_at, response.body, increment)
         elif not results.first_error:
             results.first_error = (
                 f"{response.status} {response.body[:200].decode('utf-8', 'replace')}"
@@ -179,13 +197,14 @@ async def _send_loop(
 
 
 def _note_accepted(
-    results: SendResults, user: int, answered_at: float, body: bytes, increment: int
+    results: SendResults, board: int, user: int, answered_at: float, body: bytes, increment: int
 ) -> None:
     accepted = results.accepted
     try:
         new_score = int(json.loads(body)["newScore"])
     except (ValueError, TypeError, KeyError):
         new_score = -1  # accepted, but the answer carries no usable newScore
+    accepted.boards.append(board)
     accepted.users.append(user)
     accepted.answered_at.append(answered_at)
     accepted.new_scores.append(new_score)

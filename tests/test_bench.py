@@ -9,7 +9,8 @@ import subprocess
 import sys
 import time
 
-from bench.sightings import Sighting, Sightings, first_sighting
+from bench.sightings import Sighting, Sightings, first_sighting, last_arrival
+from bench.viewers import Viewer
 from tests.conftest import DATABASE_URL, JWT_SECRET, REDIS_URL
 from tests.processes import PROJECT_ROOT, Processes, free_port
 
@@ -85,6 +86,36 @@ def test_load_tool_reports_exact_scores_latency_and_freshness(tmp_path, env):
     assert "Authentication failed" in refused.stderr
 
 
+def test_load_tool_spreads_updates_and_clients_over_boards(tmp_path, env):
+    env = {**env, "RATE_LIMIT": "1000000/minute"}
+    with Processes(tmp_path) as processes:
+        [web] = processes.start_distributed(env)
+        completed = run_load(
+            *("--url", web.url, "--boards", "3", "--clients", "12", "--rate", "60"),
+            *("--duration", "2", "--users", "6", "--client-processes", "2"),
+            *("--jwt-secret", JWT_SECRET, "--redis-url", REDIS_URL),
+            *("--redis-key-prefix", env["REDIS_KEY_PREFIX"]),
+        )
+    assert completed.returncode == 0, completed.stderr
+    figures = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert figures["boards"] == 3
+    assert figures["statuses"] == {"200": 120}
+    assert figures["exact"] is True
+    assert figures["exact_checked_users"] == 6  # each user on its one board
+    assert figures["freshness_ms"]["samples"] > 0
+    assert figures["freshness_all_clients_ms"]["samples"] > 0
+    assert figures["foreign_pushes"] == 0
+    assert figures["clients_current"] == 12
+
+
+def test_a_client_counts_pushes_of_a_board_it_does_not_hold():
+    viewer = Viewer(Sightings(["alice"]), "b1")
+    viewer.on_event(leaderboard_packet(1, 5, "b1"), at=1.0)
+    viewer.on_event(leaderboard_packet(1, 5, "b2"), at=2.0)
+    viewer.on_event(leaderboard_packet(2, 6), at=3.0)  # global's
+    assert (viewer.events, viewer.foreign, viewer.last_version) == (3, 2, 1)
+
+
 def test_load_tool_says_clearly_when_the_service_is_unreachable():
     url = f"http://127.0.0.1:{free_port()}"
     completed = run_load("--url", url, "--duration", "1", "--jwt-secret", JWT_SECRET, timeout=30)
@@ -135,18 +166,30 @@ def process_group_ends(group: int, timeout: float = 10.0) -> bool:
     return False
 
 
+def leaderboard_packet(version: int, score: int, board_id: str | None = None) -> bytes:
+    top = [{"userId": "alice", "username": "A", "score": score}]
+    payload: dict[str, object] = {"version": version, "top10": top}
+    if board_id is not None:
+        payload["boardId"] = board_id
+    return b"42" + json.dumps(["leaderboardUpdate", payload]).encode()
+
+
 def test_freshness_times_a_score_only_when_a_client_saw_exactly_that_score():
     sightings = Sightings(["alice"])
-
-    def board(version: int, score: int) -> bytes:
-        top = [{"userId": "alice", "username": "A", "score": score}]
-        return (
-            b"42" + json.dumps(["leaderboardUpdate", {"version": version, "top10": top}]).encode()
-        )
-
-    sightings.record(board(1, 5), at=10.0)
-    sightings.record(board(2, 9), at=30.0)
-    assert first_sighting([sightings], "alice", 5) == Sighting(10.0, 1)
-    assert first_sighting([sightings], "alice", 9) == Sighting(30.0, 2)
+    sightings.record(leaderboard_packet(1, 5), at=10.0)
+    sightings.record(leaderboard_packet(2, 9), at=30.0)
+    assert first_sighting([sightings], ("global", "alice"), 5) == Sighting(10.0, 1)
+    assert first_sighting([sightings], ("global", "alice"), 9) == Sighting(30.0, 2)
     # 7 was superseded before any push (or alice was outside the top 10): not timed at 30.0.
-    assert first_sighting([sightings], "alice", 7) is None
+    assert first_sighting([sightings], ("global", "alice"), 7) is None
+
+
+def test_freshness_keeps_each_board_apart():
+    sightings = Sightings(["alice"])
+    assert sightings.record(leaderboard_packet(3, 7, "b1"), at=10.0) == ("b1", 3)
+    sightings.record(leaderboard_packet(1, 4), at=20.0)
+    assert first_sighting([sightings], ("b1", "alice"), 7) == Sighting(10.0, 3)
+    assert first_sighting([sightings], ("global", "alice"), 7) is None
+    assert first_sighting([sightings], ("b2", "alice"), 4) is None
+    assert last_arrival([sightings], ("b1", 3)) == (1, 10.0)
+    assert last_arrival([sightings], ("global", 3)) == (0, 0.0)
