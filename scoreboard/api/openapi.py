@@ -75,8 +75,13 @@ Sent once right after connecting (the current board) and then whenever the top {
 {TOP_N} rows; among equal scores whoever reached the score first comes first, the same order as
 `GET /api/leaderboard`. `version` grows by one with every change of the top {TOP_N}; a fresh
 board is version 0 with an empty `top10`. With several workers an older version can arrive after
-a newer one: drop any `version` not greater than the last one shown on this connection. The
-server ignores every event a client sends.
+a newer one: drop any `version` not greater than the last one shown on this connection.
+
+**Other boards.** That is the board `global`, what a client that chooses nothing receives. A
+client chooses boards with `auth: {{token, boards: ["weekly", …]}}` or later with the events
+`subscribe` / `unsubscribe` carrying `{{"boards": […]}}` (acknowledged with the boards now held);
+their pushes add `boardId` and `season` to the payload, and versions count per board and season.
+The project's docs/events.md gives every rule.
 """
 
 

@@ -182,9 +182,9 @@ BROADCAST_HZ = Variable(
     "BROADCAST_HZ",
     Decimal(0, 1000),
     100.0,
-    "at most this many top-10 pushes a second, across all workers (the newest board always goes "
-    "out; each web node pushes less often when `FAN_OUT_FRAMES_PER_SECOND` says so); `0` pushes "
-    "every change at once",
+    "at most this many top-10 pushes a second of each board, across all workers (the newest board "
+    "always goes out; each web node pushes less often when `FAN_OUT_FRAMES_PER_SECOND` says so); "
+    "`0` pushes every change at once",
 )
 FAN_OUT_FRAMES_PER_SECOND = Variable(
     "FAN_OUT_FRAMES_PER_SECOND",
