@@ -64,6 +64,11 @@ class DirectWrites(Protocol):
         """Send to the clients `to`, noting each with `fan_out.delivered`; False if it cannot."""
 
 
+# How long one pass of pushes may run before the pause that follows it (as long as the pass):
+# long enough for many small rooms, far below what a client notices.
+PUSH_SLICE_SECONDS = 0.02
+
+
 class BoardStamp(NamedTuple):
     """Which board a payload shows, and how new it is."""
 
@@ -169,22 +174,27 @@ class FanOut:
             if (wait := self._next_at - loop.time()) > 0:
                 await asyncio.sleep(wait)  # a board arriving meanwhile replaces the pending one
                 continue
-            key = min(self._pending, key=lambda k: self._pushed_at.get(k, float("-inf")))
-            manager, data = self._pending.pop(key)
-            self._pushed_at[key] = loop.time()
-            namespace, room, event = key
             started = loop.time()
-            clients = 0
-            try:
-                clients = await self._send(manager, namespace, room, event, data)
-            except Exception:  # the next broadcast carries the whole state: keep sending
-                self.errors[SOCKETIO] += 1
-                log.exception("fan-out of %s through python-socketio's emit failed", event)
-            # The next push waits as long again (at most about half of this node's time goes to
+            frames = 0
+            # Boards waiting go one after another, the longest unpushed first, for one slice:
+            # many small rooms share a pause instead of each pausing as long as it took.
+            while self._pending and loop.time() - started < PUSH_SLICE_SECONDS:
+                key = min(self._pending, key=lambda k: self._pushed_at.get(k, float("-inf")))
+                manager, data = self._pending.pop(key)
+                self._pushed_at[key] = loop.time()
+                namespace, room, event = key
+                try:
+                    frames += await self._send(manager, namespace, room, event, data)
+                except Exception:  # the next broadcast carries the whole state: keep sending
+                    self.errors[SOCKETIO] += 1
+                    log.exception("fan-out of %s through python-socketio's emit failed", event)
+                if frames >= self._frames_per_second * PUSH_SLICE_SECONDS:
+                    break
+            # The next pass waits as long again (at most about half of this node's time goes to
             # pushing, and requests still get in) and until the frame budget allows it: a node
             # with many clients pushes the newest board less often, one with few every change.
             took = loop.time() - started
-            self._next_at = loop.time() + max(took, clients / self._frames_per_second)
+            self._next_at = loop.time() + max(took, frames / self._frames_per_second)
 
     async def _send(
         self, manager: ClientManager, namespace: str, room: str | None, event: str, data: list[Any]
