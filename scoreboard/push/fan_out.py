@@ -67,6 +67,7 @@ class DirectWrites(Protocol):
 # How long one pass of pushes may run before the pause that follows it (as long as the pass):
 # long enough for many small rooms, far below what a client notices.
 PUSH_SLICE_SECONDS = 0.02
+PUSH_PAUSE_RATIO = 0.5  # the pause after a pass, as a share of the pass
 
 
 class BoardStamp(NamedTuple):
@@ -190,11 +191,13 @@ class FanOut:
                     log.exception("fan-out of %s through python-socketio's emit failed", event)
                 if frames >= self._frames_per_second * PUSH_SLICE_SECONDS:
                     break
-            # The next pass waits as long again (at most about half of this node's time goes to
-            # pushing, and requests still get in) and until the frame budget allows it: a node
-            # with many clients pushes the newest board less often, one with few every change.
+            # The next pass waits half as long again (at most about two thirds of this node's
+            # time goes to pushing, and requests still get in) and until the frame budget allows
+            # it: a node with many clients pushes the newest board less often, one with few
+            # every change.
             took = loop.time() - started
-            self._next_at = loop.time() + max(took, frames / self._frames_per_second)
+            pause = max(took * PUSH_PAUSE_RATIO, frames / self._frames_per_second)
+            self._next_at = loop.time() + pause
 
     async def _send(
         self, manager: ClientManager, namespace: str, room: str | None, event: str, data: list[Any]

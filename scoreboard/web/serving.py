@@ -11,6 +11,7 @@ import uvloop
 from aiohttp import web
 
 from scoreboard.config import Settings
+from scoreboard.ops.collector_pauses import keep_collector_pauses_short
 from scoreboard.web.protocol_errors import app_runner
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,7 @@ KEEPALIVE_TIMEOUT_SECONDS = 75.0
 
 def serve(app: web.Application, settings: Settings, ssl_context: ssl.SSLContext | None) -> None:
     """Serve until SIGTERM or SIGINT; then shut the app down gracefully and close the loop."""
+    keep_collector_pauses_short()
     loop = uvloop.new_event_loop()  # a faster event loop for the same asyncio code
     asyncio.set_event_loop(loop)
     serving = loop.create_task(_serve(app, settings, ssl_context))
