@@ -10,6 +10,7 @@ from aiohttp import web
 
 from scoreboard.apply.ledger.postgres import PostgresLedger
 from scoreboard.apply.store import LeaderboardStore
+from scoreboard.boards.closed_seasons import ClosedSeasons
 from scoreboard.boards.contents import BoardContents
 from scoreboard.boards.registry import BoardRegistry
 from scoreboard.boards.seasons import Seasons
@@ -46,3 +47,4 @@ IN_FLIGHT = web.AppKey("in_flight", InFlightLimit)  # score updates under way, f
 BOARDS = web.AppKey("boards", BoardRegistry)
 SEASONS = web.AppKey("seasons", Seasons)
 BOARD_CONTENTS = web.AppKey("board_contents", BoardContents)
+CLOSED_SEASONS = web.AppKey("closed_seasons", ClosedSeasons)
