@@ -264,6 +264,20 @@ async def test_an_update_accepted_before_the_boundary_counts_in_the_old_season(d
     assert [(r.user_id, r.score) for r in live.entries] == [("ann", 1)]
 
 
+async def test_updates_applied_twice_or_never_reserved_do_not_cut_the_wait_short(deployment):
+    waited_for = await deployment.accept(DAILY, "ann", 10)
+    applied = await deployment.accept(DAILY, "bob", 3)
+    await deployment.apply(applied, applied)  # a redelivery
+    await deployment.apply(ScoreUpdate.new("cid", "Cid", 2, board=DAILY))  # queued before seasons
+    deployment.clock.now = at(2)
+    archiving = asyncio.create_task(deployment.closer().close_due())
+    await asyncio.sleep(0.3)
+    assert not archiving.done()
+    await deployment.apply(waited_for)
+    await archiving
+    assert await deployment.standings(DAILY, 1) == [(1, "ann", 10), (2, "bob", 3), (3, "cid", 2)]
+
+
 async def test_a_season_whose_update_never_comes_closes_after_the_wait(deployment, caplog):
     await deployment.post(DAILY, "ann", 4)
     await deployment.accept(DAILY, "bob", 10)  # its web node died before queueing it

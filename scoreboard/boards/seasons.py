@@ -1,9 +1,9 @@
 """Which season of a board is live and since when, and moving a board on to its next season.
 
 In Redis, under the board's prefix: `season` is the live number (absent: 1), `season-started`
-its start (ISO 8601, set when the board is created), `s<n>:pending` the updates accepted in
-season n and not applied yet, `s<n>:started` and `s<n>:ended` a closed season's times (until
-it is archived) and `archived` the highest season archived.
+its start (ISO 8601, set when the board is created), `s<n>:pending` the ids of the updates
+accepted in season n and not applied yet, `s<n>:started` and `s<n>:ended` a closed season's
+times (until it is archived) and `archived` the highest season archived.
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ class RedisSeasons:
     async def pending(self, board_id: str, season: int) -> int:
         key = f"{season_prefix(self._prefix, board_id, season)}pending"
         async with redis_errors_as_unavailable():
-            return int(await self._client.get(key) or 0)
+            return int(await self._client.scard(key))
 
     async def ended(self, board_id: str, season: int) -> SeasonEnd | None:
         prefix = season_prefix(self._prefix, board_id, season)

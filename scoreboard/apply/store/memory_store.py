@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections import Counter, OrderedDict
+from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
 
 from limits.aio.storage import MemoryStorage
@@ -40,7 +40,7 @@ class MemoryLeaderboardStore:
             (board.board_id, season): self
         }
         self._live: dict[str, int] = {}
-        self._pending: Counter[tuple[str, int]] = Counter()
+        self._pending: defaultdict[tuple[str, int], set[str]] = defaultdict(set)
         self._accepted: dict[str, int] = {}
         self._rank_keys: dict[str, _RankKey] = {}
         self._ranking: SortedList = SortedList()
@@ -82,7 +82,7 @@ class MemoryLeaderboardStore:
 
     def pending(self, board_id: str, season: int) -> int:
         """Updates accepted in the season and not applied (nor cancelled) yet."""
-        return self._pending[(board_id, season)]
+        return len(self._pending.get((board_id, season), ()))
 
     def drop_season(self, board_id: str, season: int) -> None:
         self._siblings.pop((board_id, season), None)
@@ -117,7 +117,7 @@ class MemoryLeaderboardStore:
             raise ScoreOverflow()
         live._accepted[update.user_id] = new
         if board_id != GLOBAL_BOARD_ID:
-            self._pending[(board_id, live.season)] += 1
+            self._pending[(board_id, live.season)].add(update.message_id)
         return Reservation(new, live.season)
 
     def _combined(self, old: int | None, value: int) -> int:
@@ -138,12 +138,13 @@ class MemoryLeaderboardStore:
             self._accepted[update.user_id] -= update.increment
         else:  # what came before is not known here: start again from the applied value
             self._accepted.pop(update.user_id, None)
-        self._settle_pending(1)
+        self._settle_pending([update])
         return True
 
-    def _settle_pending(self, updates: int) -> None:
-        if self.board.board_id != GLOBAL_BOARD_ID:
-            self._pending[(self.board.board_id, self.season)] -= updates
+    def _settle_pending(self, updates: Sequence[ScoreUpdate]) -> None:
+        pending = self._pending.get((self.board.board_id, self.season))
+        if pending:
+            pending.difference_update(u.message_id for u in updates)
 
     async def apply(
         self,
@@ -152,14 +153,15 @@ class MemoryLeaderboardStore:
         forget: Sequence[str] = (),
     ) -> Leaderboard | None:
         await self.forget(forget)
-        applied = 0
+        self._settle_pending(updates)
+        applied = False
         for index, update in enumerate(updates):
             if not self._remember(update.message_id, applied=True):
                 continue
             old = self._value(update.user_id)
             new = self._combined(old, update.increment)
             self._names[update.user_id] = update.username
-            applied += 1
+            applied = True
             if new == old and self.board.operator != "incr":
                 continue  # the user keeps the place they reached first
             sequence = next(self._seq) if sequences is None else sequences[index]
@@ -172,7 +174,6 @@ class MemoryLeaderboardStore:
             self._rank_keys[update.user_id] = new_key
         if not applied:
             return None
-        self._settle_pending(applied)
         changed = self._publish_if_changed()
         # A season no longer live takes its late updates but pushes nothing: its subscribers
         # watch the new season now.

@@ -134,6 +134,7 @@ class RedisLeaderboardStore:
         admission = _Admission(
             self._keys.board_prefix,
             self._keys.seasonal,
+            update.message_id,
             update.user_id,
             update.increment,
             self.board.operator,
@@ -144,7 +145,7 @@ class RedisLeaderboardStore:
         return await self._admissions.submit(admission)
 
     async def count_refused(self, user_id: str, limit: RateWindow) -> None:
-        await self._admissions.submit(_Admission("", "0", user_id, 0, "", -1, 0, limit))
+        await self._admissions.submit(_Admission("", "0", "", user_id, 0, "", -1, 0, limit))
 
     async def _admit_group(self, group: Sequence[_Admission]) -> list[Reservation | ApiError]:
         # One cap per call: a group holds one deployment's updates, whose cap is the same.
@@ -152,7 +153,8 @@ class RedisLeaderboardStore:
         args: list[str | int] = [min(caps, default=0), self._keys.rate_window]
         for admission in group:
             limit = admission.limit
-            args += [admission.prefix, admission.seasonal, admission.user_id, admission.value]
+            args += [admission.prefix, admission.seasonal, admission.message_id]
+            args += [admission.user_id, admission.value]
             args += [admission.operator, admission.sign]
             args += ["", 0] if limit is None else [limit.amount, limit.milliseconds]
         async with redis_errors_as_unavailable():
@@ -171,7 +173,7 @@ class RedisLeaderboardStore:
                     update.increment,
                     DEDUPLICATION_TTL_SECONDS,
                     update.operator,
-                    self._keys.seasonal,
+                    update.message_id,
                 ],
             )
         return bool(released)
@@ -378,6 +380,7 @@ class _Admission:
 
     prefix: str  # its board's keys
     seasonal: str  # "1": the board has seasons, the script picks the live one
+    message_id: str
     user_id: str
     value: int
     operator: str

@@ -1,7 +1,7 @@
 -- Apply a batch of updates exactly once, then publish the top N if it changed.
 -- KEYS: board (zset), members (hash), names (hash), seq (counter), version (counter), top (string),
---       synced (string: set once the board matches the ledger), pending (counter of updates
---       accepted in this season and not applied yet), the board's live season number
+--       synced (string: set once the board matches the ledger), pending (set of the ids of
+--       updates accepted in this season and not applied yet), the board's live season number
 -- ARGV: dedup key prefix, dedup ttl, top n, require synced ('1' with a ledger), forget grace
 --       seconds, operator (incr, best or set), sign, this season ('' on `global`, which has no
 --       seasons), k, then k message ids to forget (see forget_applied.lua), then per update:
@@ -32,6 +32,7 @@ end
 local applied = 0
 for i = first, #ARGV, 5 do
   local user = ARGV[i + 1]
+  if season ~= '' then redis.call('SREM', KEYS[8], ARGV[i]) end
   if redis.call('SET', ARGV[1] .. ARGV[i], 'applied', 'NX', 'EX', ARGV[2]) then
     local value = tonumber(ARGV[i + 3])
     local seq = tonumber(ARGV[i + 4])
@@ -59,10 +60,7 @@ for i = first, #ARGV, 5 do
   end
 end
 if applied == 0 then return {0, 0} end
-if season ~= '' then
-  redis.call('DECRBY', KEYS[8], applied)
-  if (redis.call('GET', KEYS[9]) or '1') ~= season then return {applied, 0} end
-end
+if season ~= '' and (redis.call('GET', KEYS[9]) or '1') ~= season then return {applied, 0} end
 local version, encoded = publish_top(board, names, KEYS[5], KEYS[6], tonumber(ARGV[3]), sign)
 if not version then return {applied, 0} end
 return {applied, version, encoded}

@@ -7,13 +7,15 @@
 -- ARGV: max total (an incr board's cap), rate window key prefix, then per update:
 --       board key prefix, seasonal ('1': the board has seasons, its live one is the number at
 --       <prefix>season (absent: 1) and its keys are under <prefix>s<n>:; '0': `global`, whose
---       keys are under the prefix itself), userId, value, operator (incr, best, set or ''),
+--       keys are under the prefix itself), messageId, userId, value, operator (incr, best, set or ''),
 --       sign (-1: higher ranks first, 1: lower first), limit amount ('' for none), limit
 --       window in milliseconds
 --
--- The season is read here, in the same call that counts the update as accepted and adds it to
--- the season's `pending`: an update is in the season that was live when it was accepted, and
--- the season closer (scoreboard/boards/season_closer.py) sees it pending until it is applied.
+-- The season is read here, in the same call that counts the update as accepted and adds its id
+-- to the season's `pending` set: an update is in the season that was live when it was accepted,
+-- and the season closer (scoreboard/boards/season_closer.py) sees it pending until a worker
+-- applies it (apply.lua) or its publish is cancelled (release.lua). A set, not a counter: an
+-- update applied twice, or never reserved here (queued by an older version), changes nothing.
 --
 -- The rate limit is a moving window per user, across every board: a list of request times,
 -- newest first, at most `amount` long. A request is let in when the amount-th newest is older
@@ -51,10 +53,11 @@ local function add(code, value, season)
   results[#results + 1], results[#results + 2], results[#results + 3] = code, value, season
 end
 
-for i = 3, #ARGV, 8 do
-  local prefix, seasonal, user, value = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
-  local operator, sign = ARGV[i + 4], tonumber(ARGV[i + 5])
-  local wait = admitted(user, ARGV[i + 6], ARGV[i + 7])
+for i = 3, #ARGV, 9 do
+  local prefix, seasonal, message = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local user, value = ARGV[i + 3], tonumber(ARGV[i + 4])
+  local operator, sign = ARGV[i + 5], tonumber(ARGV[i + 6])
+  local wait = admitted(user, ARGV[i + 7], ARGV[i + 8])
   local season = 1
   if seasonal == '1' then
     season = tonumber(redis.call('GET', prefix .. 'season') or '1')
@@ -83,7 +86,7 @@ for i = 3, #ARGV, 8 do
       accepted[slot] = new
       -- Lua prints numbers with 14 significant digits; '%.0f' keeps all 16.
       redis.call('HSET', prefix .. 'accepted', user, string.format('%.0f', new))
-      if seasonal == '1' then redis.call('INCR', prefix .. 'pending') end
+      if seasonal == '1' then redis.call('SADD', prefix .. 'pending', message) end
       add(0, new, season)
     end
   end
