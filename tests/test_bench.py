@@ -150,3 +150,18 @@ def test_freshness_times_a_score_only_when_a_client_saw_exactly_that_score():
     assert first_sighting([sightings], "alice", 9) == Sighting(30.0, 2)
     # 7 was superseded before any push (or alice was outside the top 10): not timed at 30.0.
     assert first_sighting([sightings], "alice", 7) is None
+
+
+def test_season_close_benchmark_closes_while_updates_flow_and_counts_each_in_its_season():
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench", "season-close", "--users", "2000"]
+        + ["--redis-url", REDIS_URL, "--database-url", DATABASE_URL],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    figures = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert figures["archive"] == "postgresql" and figures["closed_season_entries"] >= 2000
+    assert figures["every_update_in_its_season"] is True
