@@ -191,3 +191,29 @@ async def test_the_single_process_closes_and_keeps_seasons_in_memory(aiohttp_cli
     assert [(r["rank"], r["userId"]) for r in page["entries"]] == [(1, "bob"), (2, "ann")]
     live = (await get(api, "/api/boards/cup/leaderboard"))[1]
     assert (live["season"], live["total"]) == (2, 0)
+
+
+async def test_a_running_worker_archives_a_season_closed_by_hand(web, http):
+    """The real server and worker processes: the worker's season closer does the archiving."""
+
+    async def call(method: str, path: str, headers: dict, body: object = None):
+        async with http.request(method, f"{web.url}{path}", json=body, headers=headers) as r:
+            return r.status, await r.json()
+
+    assert (await call("PUT", "/api/admin/boards/cup", ADMIN, {"name": "Cup"}))[0] == 201
+    service = {"Authorization": f"Bearer {_service_token()}"}
+    for user, score in (("ann", 3), ("bob", 8)):
+        body = {"userId": user, "score": score, "username": user.title()}
+        assert (await call("POST", "/api/boards/cup/scores", service, body))[0] == 200
+    assert (await call("POST", "/api/admin/boards/cup/reset", ADMIN))[0] == 200
+    for _ in range(100):
+        seasons = (await call("GET", "/api/boards/cup/seasons", READER))[1]["seasons"]
+        if seasons:
+            break
+        await asyncio.sleep(0.05)
+    assert [(s["season"], s["entries"]) for s in seasons] == [(1, 2)]
+    page = (await call("GET", "/api/boards/cup/seasons/1/leaderboard", READER))[1]
+    assert [(r["rank"], r["userId"], r["score"]) for r in page["entries"]] == [
+        (1, "bob", 8),
+        (2, "ann", 3),
+    ]
