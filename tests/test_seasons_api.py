@@ -138,6 +138,24 @@ async def test_an_admin_closes_a_season_and_readers_read_it(deployment):
     ]
 
 
+async def test_a_board_made_again_after_its_removal_has_no_closed_seasons(deployment):
+    api, worker = deployment
+    await put(api, "cup", {"name": "Cup"})
+    await post_score(api, "cup", "ann", 5)
+    await worker.apply_queued()
+    await reset(api, "cup")
+    await worker.close_seasons()
+    assert (await api.delete("/api/admin/boards/cup", headers=ADMIN)).status == 200
+    await put(api, "cup", {"name": "Cup"})
+    assert (await get(api, "/api/boards/cup/seasons"))[1]["seasons"] == []
+    await post_score(api, "cup", "bob", 2)
+    await worker.apply_queued()
+    await reset(api, "cup")
+    await worker.close_seasons()
+    page = (await get(api, "/api/boards/cup/seasons/1/leaderboard"))[1]
+    assert [(r["userId"], r["score"]) for r in page["entries"]] == [("bob", 2)]
+
+
 async def test_what_cannot_be_read_or_reset_is_refused(deployment):
     api, _ = deployment
     await put(api, "cup", {"name": "Cup"})

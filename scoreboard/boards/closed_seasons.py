@@ -47,6 +47,11 @@ class ClosedSeasons(Protocol):
         """Rows of a closed season from rank `offset + 1`; None when it is not a closed season."""
         ...
 
+    async def forget(self, board_id: str) -> None:
+        """The board is removed: its closed seasons go too (a board made again under its id
+        starts from season 1)."""
+        ...
+
 
 class RedisClosedSeasons:
     """The rows of a closed season stay under its keys; a hash per board describes each one."""
@@ -80,6 +85,9 @@ class RedisClosedSeasons:
             if not await self._client.hexists(self._key(board.board_id), str(season)):
                 return None
         return await self._store.for_board(board, season).board_page(offset, limit)
+
+    async def forget(self, board_id: str) -> None:
+        pass  # under the board's prefix: removed with its keys
 
     def _key(self, board_id: str) -> str:
         return f"{board_prefix(self._prefix, board_id)}closed"
@@ -128,3 +136,6 @@ class MemoryClosedSeasons:
             return None
         described, rows = found
         return BoardPage(described.version, described.entries, rows[offset : offset + limit])
+
+    async def forget(self, board_id: str) -> None:
+        self._closed.pop(board_id, None)

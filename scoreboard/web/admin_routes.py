@@ -39,6 +39,7 @@ from scoreboard.web import responses
 from scoreboard.web.keys import (
     BOARD_CONTENTS,
     BOARDS,
+    CLOSED_SEASONS,
     LEDGER,
     RATE_POLICY,
     SEASONS,
@@ -188,6 +189,7 @@ async def remove_board(request: web.Request) -> web.Response:
         raise NotFound("No such board")
     # Its keys first: when this fails half way, the board is still listed and a retry finishes.
     await app[BOARD_CONTENTS].remove(board_id)
+    await app[CLOSED_SEASONS].forget(board_id)
     await app[SEASONS].forget(board_id)
     await app[BOARDS].delete(board_id)
     _audit(admin, "remove board", board_id)

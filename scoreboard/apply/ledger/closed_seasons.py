@@ -86,6 +86,12 @@ class PostgresClosedSeasons:
             )
         return [ClosedSeason(*row.values()) for row in rows]
 
+    async def forget(self, board_id: str) -> None:
+        async with postgres_errors_as_unavailable():
+            await self._ledger.pool.execute(
+                "DELETE FROM closed_seasons WHERE board_id = $1", board_id
+            )
+
     async def page(self, board: Board, season: int, offset: int, limit: int) -> BoardPage | None:
         async with postgres_errors_as_unavailable(), self._ledger.pool.acquire() as connection:
             described = await connection.fetchrow(
