@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench import dedup_memory, load, rebuild
+from bench import dedup_memory, load, rebuild, season_close
 
 
 def main() -> None:
@@ -13,6 +13,7 @@ def main() -> None:
     rebuild.add_parser(commands)
     load.add_parser(commands)
     dedup_memory.add_parser(commands)
+    season_close.add_parser(commands)
     args = parser.parse_args()
     args.run(args)
 

@@ -193,3 +193,18 @@ def test_freshness_keeps_each_board_apart():
     assert first_sighting([sightings], ("b2", "alice"), 4) is None
     assert last_arrival([sightings], ("b1", 3)) == (1, 10.0)
     assert last_arrival([sightings], ("global", 3)) == (0, 0.0)
+
+
+def test_season_close_benchmark_closes_while_updates_flow_and_counts_each_in_its_season():
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench", "season-close", "--users", "2000"]
+        + ["--redis-url", REDIS_URL, "--database-url", DATABASE_URL],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    figures = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert figures["archive"] == "postgresql" and figures["closed_season_entries"] >= 2000
+    assert figures["every_update_in_its_season"] is True

@@ -16,6 +16,7 @@ from scoreboard.apply.ledger.migrations import migrate, migration_files
 from scoreboard.apply.ledger.postgres import PostgresLedger
 from scoreboard.apply.ledger.rebuild import rebuild_board
 from scoreboard.apply.store.redis_store import RedisLeaderboardStore
+from scoreboard.boards.keys import current_season_key
 from scoreboard.boards.model import GLOBAL_BOARD, Board
 from scoreboard.boards.registry import BoardRegistry, RedisBoardStorage
 from scoreboard.models import ScoreUpdate
@@ -144,6 +145,7 @@ async def test_a_boards_season_is_rebuilt_from_the_ledger_as_the_store_held_it(
     laps = BOARD["laps"]
     store = RedisLeaderboardStore(client, f"{namespace}:", ledger_backed=True)
     season = store.for_board(laps, 2)
+    await client.set(current_season_key(f"{namespace}:", "laps"), 2)  # only a live season pushes
     # Equal times: cal ran 58 before bea did; bea's 75 is no better and changes nothing.
     updates = [
         post(laps, "bea", 61, 2),

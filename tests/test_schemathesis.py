@@ -126,7 +126,10 @@ def _truly_schema_valid(case: schemathesis.Case) -> bool:
     ids the pattern cannot judge (mixed scripts, invisible fillers: the description states them).
     """
     # Path parameters come percent-encoded, as they go on the wire.
-    path = {name: unquote(value) for name, value in (case.path_parameters or {}).items()}
+    path = {
+        name: unquote(value) if isinstance(value, str) else value
+        for name, value in (case.path_parameters or {}).items()
+    }
     if _whole_float_increment(case) or any(
         _unknown_to_this_python(part) for part in (case.body, path, case.query, case.headers)
     ):

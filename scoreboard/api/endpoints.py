@@ -52,6 +52,7 @@ def shared(name: str) -> Answer:
 PATH_PARAMETERS: dict[str, tuple[str, str]] = {
     "userId": ("UserId", "alice"),
     "boardId": ("BoardId", "weekly"),
+    "season": ("Season", "3"),
 }
 
 
@@ -315,6 +316,52 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         },
     ),
     Endpoint(
+        "listSeasons",
+        "GET",
+        "/api/boards/{boardId}/seasons",
+        "boards",
+        "A board's closed seasons",
+        description=(
+            "Newest first; a board keeps its last `CLOSED_SEASONS_KEPT`. A season closes at its "
+            f"board's reset boundary or by an admin's reset. {READ_LIMIT}"
+        ),
+        answers={
+            200: Answer(
+                "Each season's times and how many users it ranked", models.ClosedSeasonList
+            ),
+            308: shared(HTTPS_REDIRECT),
+            400: BAD_BOARD_ID,
+            401: shared(UNAUTHORIZED),
+            404: error("`Board not found`"),
+            429: shared(TOO_MANY),
+            503: shared(UNAVAILABLE),
+        },
+    ),
+    Endpoint(
+        "getSeasonLeaderboard",
+        "GET",
+        "/api/boards/{boardId}/seasons/{season}/leaderboard",
+        "boards",
+        "A page of a closed season's final standings",
+        description=(
+            "As `GET /api/boards/{{boardId}}/leaderboard`, for a closed season: every user it "
+            f"ranked, in its order, as it stood when it closed. {READ_LIMIT}"
+        ),
+        query=queries.BoardQuery,
+        answers={
+            200: Answer("The page; `entries` is empty past the end", models.ClosedSeasonPage),
+            308: shared(HTTPS_REDIRECT),
+            400: error(
+                "`limit` or `offset` out of range or given twice, a malformed `boardId`, or "
+                "`season` is not a season number"
+            ),
+            401: shared(UNAUTHORIZED),
+            404: error("`Board not found`, or `No such closed season` (live, unknown or dropped)"),
+            429: shared(TOO_MANY),
+            503: shared(UNAVAILABLE),
+        },
+    ),
+    Endpoint(
         "getHistory",
         "GET",
         "/api/users/{userId}/history",
@@ -468,6 +515,27 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "Remove a board and its scores",
         Answer("Removed with every season's scores; the ledger keeps its history", models.Message),
         {400: BAD_BOARD_ID, 404: NO_SUCH_BOARD, 409: error(GLOBAL_IS_FIXED)},
+    ),
+    _admin(
+        "resetBoardSeason",
+        "POST",
+        "/api/admin/boards/{boardId}/reset",
+        "Close a board's live season now",
+        Answer(
+            "Closed: the live season is the next one, empty, and its subscribers are sent the "
+            "empty board; the closed season is listed once a worker has archived it (seconds)",
+            models.SeasonReset,
+        ),
+        {
+            400: BAD_BOARD_ID,
+            404: error("`Board not found`"),
+            409: error(
+                f"`The {GLOBAL_BOARD_ID} board has no seasons: POST /api/admin/board/reset "
+                "empties it`, or `The season changed meanwhile; try again` (its boundary or "
+                "another reset closed it a moment before)"
+            ),
+        },
+        description="Any board but `global`, whatever its `reset`.",
     ),
     Endpoint(
         "getOpenapi",

@@ -418,3 +418,46 @@ class BoardUserRank(UserRank):
 
     board_id: BoardId
     season: SeasonNumber
+
+
+Season = Annotated[
+    int,
+    msgspec.Meta(
+        ge=1, le=MAX_SAFE_INTEGER, title="Season", description="The number of a board's season"
+    ),
+]
+
+
+class ClosedSeasonSummary(Wire):
+    """One closed season of a board."""
+
+    season: Season
+    started_at: Annotated[
+        Annotated[datetime, msgspec.Meta(tz=True)] | None,
+        msgspec.Meta(description="When it began; null when not recorded"),
+    ]
+    ended_at: Annotated[datetime, msgspec.Meta(tz=True, description="When it closed")]
+    entries: Annotated[Count, msgspec.Meta(description="Users ranked in it")]
+
+
+class ClosedSeasonList(Wire):
+    """A board's closed seasons, newest first (the newest `CLOSED_SEASONS_KEPT` are kept)."""
+
+    board_id: BoardId
+    seasons: list[ClosedSeasonSummary]
+
+
+class ClosedSeasonPage(BoardPage):
+    """A page of a closed season's final standings, with the board and the season."""
+
+    board_id: BoardId
+    season: Season
+
+
+class SeasonReset(Wire):
+    """The answer to closing a board's live season by hand."""
+
+    message: str
+    board_id: BoardId
+    closed_season: Annotated[Season, msgspec.Meta(description="The season that closed")]
+    season: Annotated[Season, msgspec.Meta(description="The live season now, empty")]

@@ -177,6 +177,7 @@ def _schemas(settings: Settings) -> Schema:
             schema["required"] = ["status", *schema.get("required", [])]
     components["UserId"] = msgspec.json.schema(models.UserId)
     components["BoardId"] = msgspec.json.schema(models.BoardId)
+    components["Season"] = msgspec.json.schema(models.Season)
     components["RateLimits"] = msgspec.json.schema(models.RateLimits)
     return dict(sorted(components.items()))
 

@@ -1,7 +1,9 @@
-"""Which season of a board is live and since when: read here, in Redis or in memory.
+"""Which season of a board is live and since when, and moving a board on to its next season.
 
-In Redis the number is `current_season_key` (absent: 1) and the start is `season-started` under
-the board's prefix, an ISO 8601 time set when the board is created.
+In Redis, under the board's prefix: `season` is the live number (absent: 1), `season-started`
+its start (ISO 8601, set when the board is created), `s<n>:pending` the ids of the updates
+accepted in season n and not applied yet, `s<n>:started` and `s<n>:ended` a closed season's
+times (until it is archived) and `archived` the highest season archived.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from typing import Protocol
 
 import redis.asyncio as redis
 
-from scoreboard.boards.keys import board_prefix, current_season_key
+from scoreboard.apply.store.memory_store import MemoryLeaderboardStore
+from scoreboard.apply.store.redis_store import load_script
+from scoreboard.boards.keys import board_prefix, current_season_key, season_prefix
 from scoreboard.redis_errors import redis_errors_as_unavailable
 
 FIRST_SEASON = 1
@@ -25,6 +29,16 @@ class Season:
     started_at: datetime | None  # None: not recorded (`global`, or a board from before seasons)
 
 
+@dataclass(frozen=True)
+class SeasonEnd:
+    """A season that is no longer live, as the move left it for the archive."""
+
+    board_id: str
+    number: int
+    started_at: datetime | None
+    ended_at: datetime
+
+
 class Seasons(Protocol):
     async def current(self, board_id: str) -> Season: ...
 
@@ -33,10 +47,31 @@ class Seasons(Protocol):
         ...
 
     async def begin(self, board_id: str, at: datetime) -> None:
-        """A new board's first season starts `at`."""
+        """A new board's first season starts `at` (unless a start is recorded already)."""
         ...
 
     async def forget(self, board_id: str) -> None: ...
+
+    async def move(
+        self, board_id: str, season: int, ended_at: datetime, next_starts_at: datetime
+    ) -> int | None:
+        """End `season` and start the next, if `season` is still live: the version the next
+        season starts at, or None when another caller moved it first."""
+        ...
+
+    async def pending(self, board_id: str, season: int) -> int:
+        """Updates accepted in the season and neither applied nor cancelled yet."""
+        ...
+
+    async def ended(self, board_id: str, season: int) -> SeasonEnd | None:
+        """A moved season's times, until it is archived."""
+        ...
+
+    async def archived(self, board_id: str) -> int:
+        """The highest season of the board that is archived (0: none)."""
+        ...
+
+    async def mark_archived(self, board_id: str, season: int) -> None: ...
 
 
 def _started_key(prefix: str, board_id: str) -> str:
@@ -47,17 +82,21 @@ def _number(raw: bytes | str | None) -> int:
     return FIRST_SEASON if raw is None else int(raw)
 
 
+def _time(raw: bytes | str | None) -> datetime | None:
+    return datetime.fromisoformat(_text(raw)) if raw else None
+
+
 class RedisSeasons:
     def __init__(self, client: redis.Redis, prefix: str) -> None:
         self._client = client
         self._prefix = prefix
+        self._move = load_script(client, "move_season.lua")
 
     async def current(self, board_id: str) -> Season:
         keys = [current_season_key(self._prefix, board_id), _started_key(self._prefix, board_id)]
         async with redis_errors_as_unavailable():
             number, started = await self._client.mget(keys)
-        at = None if started is None else datetime.fromisoformat(_text(started))
-        return Season(_number(number), at)
+        return Season(_number(number), _time(started))
 
     async def numbers(self, board_ids: Sequence[str]) -> list[int]:
         keys = [current_season_key(self._prefix, board_id) for board_id in board_ids]
@@ -72,26 +111,91 @@ class RedisSeasons:
     async def forget(self, board_id: str) -> None:
         keys = [current_season_key(self._prefix, board_id), _started_key(self._prefix, board_id)]
         async with redis_errors_as_unavailable():
-            await self._client.unlink(*keys)
+            await self._client.unlink(*keys, self._archived_key(board_id))
+
+    async def move(
+        self, board_id: str, season: int, ended_at: datetime, next_starts_at: datetime
+    ) -> int | None:
+        keys = [current_season_key(self._prefix, board_id), _started_key(self._prefix, board_id)]
+        args: list[str | int] = [season, ended_at.isoformat(), next_starts_at.isoformat()]
+        args.append(board_prefix(self._prefix, board_id))
+        async with redis_errors_as_unavailable():
+            version = await self._move(keys=keys, args=args)
+        return int(version) or None
+
+    async def pending(self, board_id: str, season: int) -> int:
+        key = f"{season_prefix(self._prefix, board_id, season)}pending"
+        async with redis_errors_as_unavailable():
+            return int(await self._client.scard(key))
+
+    async def ended(self, board_id: str, season: int) -> SeasonEnd | None:
+        prefix = season_prefix(self._prefix, board_id, season)
+        async with redis_errors_as_unavailable():
+            started, ended = await self._client.mget([f"{prefix}started", f"{prefix}ended"])
+        ended_at = _time(ended)
+        if ended_at is None:
+            return None
+        return SeasonEnd(board_id, season, _time(started), ended_at)
+
+    async def archived(self, board_id: str) -> int:
+        async with redis_errors_as_unavailable():
+            return int(await self._client.get(self._archived_key(board_id)) or 0)
+
+    async def mark_archived(self, board_id: str, season: int) -> None:
+        # Seasons are archived in order, and marking one twice changes nothing.
+        async with redis_errors_as_unavailable():
+            await self._client.set(self._archived_key(board_id), season)
+
+    def _archived_key(self, board_id: str) -> str:
+        return f"{board_prefix(self._prefix, board_id)}archived"
 
 
 class MemorySeasons:
-    """The single process's seasons: every board stays in its first one for now."""
+    """The single process's seasons; the live numbers and pending counts are its store's."""
 
-    def __init__(self) -> None:
+    def __init__(self, store: MemoryLeaderboardStore) -> None:
+        self._store = store
         self._started: dict[str, datetime] = {}
+        self._ended: dict[tuple[str, int], SeasonEnd] = {}
+        self._archived: dict[str, int] = {}
 
     async def current(self, board_id: str) -> Season:
-        return Season(FIRST_SEASON, self._started.get(board_id))
+        return Season(self._store.live_season(board_id), self._started.get(board_id))
 
     async def numbers(self, board_ids: Sequence[str]) -> list[int]:
-        return [FIRST_SEASON] * len(board_ids)
+        return [self._store.live_season(board_id) for board_id in board_ids]
 
     async def begin(self, board_id: str, at: datetime) -> None:
         self._started.setdefault(board_id, at)
 
     async def forget(self, board_id: str) -> None:
         self._started.pop(board_id, None)
+        self._archived.pop(board_id, None)
+        for key in [key for key in self._ended if key[0] == board_id]:
+            del self._ended[key]
+
+    async def move(
+        self, board_id: str, season: int, ended_at: datetime, next_starts_at: datetime
+    ) -> int | None:
+        version = self._store.move_season(board_id, season)
+        if version is not None:
+            started = self._started.get(board_id)
+            self._ended[(board_id, season)] = SeasonEnd(board_id, season, started, ended_at)
+            self._started[board_id] = next_starts_at
+        return version
+
+    async def pending(self, board_id: str, season: int) -> int:
+        return self._store.pending(board_id, season)
+
+    async def ended(self, board_id: str, season: int) -> SeasonEnd | None:
+        return self._ended.get((board_id, season))
+
+    async def archived(self, board_id: str) -> int:
+        return self._archived.get(board_id, 0)
+
+    async def mark_archived(self, board_id: str, season: int) -> None:
+        self._archived[board_id] = max(season, self._archived.get(board_id, 0))
+        self._ended.pop((board_id, season), None)
 
 
 def _text(raw: bytes | str) -> str:

@@ -53,6 +53,7 @@ class Settings:
     redis_key_prefix: str = var.REDIS_KEY_PREFIX.field()
     queue_name: str = var.QUEUE_NAME.field()
     worker_prefetch: int = var.WORKER_PREFETCH.field()
+    closed_seasons_kept: int = var.CLOSED_SEASONS_KEPT.field()
     broadcast_hz: float = var.BROADCAST_HZ.field()
     fan_out_frames_per_second: int = var.FAN_OUT_FRAMES_PER_SECOND.field()
     redis_max_connections: int = var.REDIS_MAX_CONNECTIONS.field()

@@ -194,6 +194,13 @@ FAN_OUT_FRAMES_PER_SECOND = Variable(
     "pushes every board `BROADCAST_HZ` allows, with many it pushes the newest board less often "
     "(20 clients: every change; 10,000: three times a second, about 40% of a core)",
 )
+CLOSED_SEASONS_KEPT = Variable(
+    "CLOSED_SEASONS_KEPT",
+    Integer(1, 10_000),
+    12,
+    "closed seasons kept per board (in PostgreSQL with `DATABASE_URL`, else in Redis or memory); "
+    "the oldest goes when one more closes. See [Seasons](boards.md#seasons)",
+)
 WORKER_PREFETCH = Variable(
     "WORKER_PREFETCH",
     Integer(1, 10_000),

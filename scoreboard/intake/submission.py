@@ -7,6 +7,7 @@ updates that wait go to the broker in one message per priority, confirmed once.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -92,13 +93,19 @@ class ScoreSubmission:
         await self._store.count_refused(user_id, limit)
 
     async def _queue(self, update: ScoreUpdate, priority: int, limit: RateWindow | None) -> int:
-        # Encoded before anything is reserved: what cannot be queued leaves no trace.
+        # Encoded before anything is reserved: what cannot be queued leaves no trace. (The
+        # season the reservation picks changes a number in it, never whether it encodes.)
         update.entry  # noqa: B018
         # One update per user in flight on this node: should its publish fail and be cancelled,
         # no later answer for that user has counted it in its newScore.
-        store = self._store.for_board(_board_of(update), update.season)
+        board = _board_of(update)
         async with self._one_per_user.hold(f"{update.board_id}\0{update.user_id}"):
-            new_score = await store.reserve(update, MAX_SAFE_INTEGER, limit)
+            new_score, season = await self._store.for_board(board).admit(
+                update, MAX_SAFE_INTEGER, limit
+            )
+            if season != update.season:
+                update = dataclasses.replace(update, season=season)
+            store = self._store.for_board(board, season)
             try:
                 await self._publishes.submit((update, priority))
             except BaseException as failure:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
@@ -25,6 +26,7 @@ from scoreboard.boards.model import (
     RESETS,
     is_board_id,
 )
+from scoreboard.config import MAX_SAFE_INTEGER
 from scoreboard.errors import InvalidQuery, InvalidRequest, InvalidScoreIncrement
 from scoreboard.intake import identities
 
@@ -192,6 +194,16 @@ def checked_board_id(raw: str) -> str:
     if not is_board_id(raw):
         raise InvalidQuery(f"boardId must match {BOARD_ID_PATTERN}")
     return raw
+
+
+_SEASON_DIGITS = re.compile(r"[1-9][0-9]{0,15}")
+
+
+def checked_season(raw: str) -> int:
+    """A `{season}` from a path: plain digits, 1 to 2^53-1; InvalidQuery else."""
+    if not _SEASON_DIGITS.fullmatch(raw) or int(raw) > MAX_SAFE_INTEGER:
+        raise InvalidQuery(f"season must be a season number from 1 to {MAX_SAFE_INTEGER}")
+    return int(raw)
 
 
 def checked_user_id(raw: object) -> str:

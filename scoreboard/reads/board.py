@@ -6,14 +6,12 @@ from aiohttp import web
 
 from scoreboard.api.models import BoardSeasonPage, BoardUserRank
 from scoreboard.api.queries import BoardQuery, RankQuery, parse_query
+from scoreboard.boards.model import GLOBAL_BOARD_ID, Board
 from scoreboard.boards.registry import known_board
 from scoreboard.errors import NotFound
 from scoreboard.intake.validation import checked_user_id
 from scoreboard.web import responses
-from scoreboard.web.keys import BOARDS, READ_RATE_LIMITER, STORE, VERIFIER
-
-# Seasons are not closed yet: every board is in its first (issue 14, seasons to come).
-LIVE_SEASON = 1
+from scoreboard.web.keys import BOARDS, READ_RATE_LIMITER, SEASONS, STORE, VERIFIER
 
 
 async def get_leaderboard(request: web.Request) -> web.Response:
@@ -40,10 +38,11 @@ async def get_board_leaderboard(request: web.Request) -> web.Response:
     await admit_reader(request)
     board = await known_board(request.app[BOARDS], request.match_info["boardId"])
     query = parse_query(BoardQuery, request.query)
-    store = request.app[STORE].for_board(board, LIVE_SEASON)
+    season = await _live_season(request.app, board)
+    store = request.app[STORE].for_board(board, season)
     page = await store.board_page(query.offset, query.limit)
     return responses.answer(
-        BoardSeasonPage(page.version, page.total, page.entries, board.board_id, LIVE_SEASON)
+        BoardSeasonPage(page.version, page.total, page.entries, board.board_id, season)
     )
 
 
@@ -53,9 +52,8 @@ async def get_board_user_rank(request: web.Request) -> web.Response:
     board = await known_board(request.app[BOARDS], request.match_info["boardId"])
     user_id = checked_user_id(request.match_info["userId"])
     query = parse_query(RankQuery, request.query)
-    standing = (
-        await request.app[STORE].for_board(board, LIVE_SEASON).user_rank(user_id, query.around)
-    )
+    season = await _live_season(request.app, board)
+    standing = await request.app[STORE].for_board(board, season).user_rank(user_id, query.around)
     if standing is None:
         raise NotFound("No score for this user on this board")
     return responses.answer(
@@ -66,9 +64,15 @@ async def get_board_user_rank(request: web.Request) -> web.Response:
             standing.above,
             standing.below,
             board.board_id,
-            LIVE_SEASON,
+            season,
         )
     )
+
+
+async def _live_season(app: web.Application, board: Board) -> int:
+    if board.board_id == GLOBAL_BOARD_ID:  # it has one season, forever
+        return 1
+    return (await app[SEASONS].current(board.board_id)).number
 
 
 async def admit_reader(request: web.Request) -> None:

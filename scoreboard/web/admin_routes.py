@@ -19,6 +19,8 @@ from scoreboard.api.models import (
 )
 from scoreboard.api.queries import DeadLetterPeekQuery, DeadLetterReplayQuery, parse_query
 from scoreboard.boards.model import GLOBAL_BOARD_ID, Board
+from scoreboard.boards.registry import known_board
+from scoreboard.boards.season_closer import start_next_season
 from scoreboard.errors import BoardConflict, Forbidden, NotFound
 from scoreboard.intake.auth import Identity
 from scoreboard.intake.rate_policy import validate_overrides
@@ -37,6 +39,7 @@ from scoreboard.web import responses
 from scoreboard.web.keys import (
     BOARD_CONTENTS,
     BOARDS,
+    CLOSED_SEASONS,
     LEDGER,
     RATE_POLICY,
     SEASONS,
@@ -186,7 +189,28 @@ async def remove_board(request: web.Request) -> web.Response:
         raise NotFound("No such board")
     # Its keys first: when this fails half way, the board is still listed and a retry finishes.
     await app[BOARD_CONTENTS].remove(board_id)
+    await app[CLOSED_SEASONS].forget(board_id)
     await app[SEASONS].forget(board_id)
     await app[BOARDS].delete(board_id)
     _audit(admin, "remove board", board_id)
     return responses.answer(Message(message=f"Board {board_id} removed"))
+
+
+async def reset_board_season(request: web.Request) -> web.Response:
+    """Close a board's live season now; a worker's season closer archives it."""
+    admin = await _admin(request)
+    board = await known_board(request.app[BOARDS], request.match_info["boardId"])
+    if board.board_id == GLOBAL_BOARD_ID:
+        raise BoardConflict(
+            f"The {GLOBAL_BOARD_ID} board has no seasons: POST /api/admin/board/reset empties it"
+        )
+    seasons = request.app[SEASONS]
+    live = (await seasons.current(board.board_id)).number
+    now = datetime.now(UTC)
+    pushes = Broadcaster(request.app[SOCKETIO])
+    if await start_next_season(seasons, pushes, board.board_id, live, now, now) is None:
+        raise BoardConflict("The season changed meanwhile; try again")
+    _audit(admin, "close season", {"boardId": board.board_id, "season": live})
+    return responses.answer(
+        models.SeasonReset(f"Season {live} closed", board.board_id, live, live + 1)
+    )

@@ -15,11 +15,14 @@ from aiohttp import web
 from scoreboard.api.endpoints import MAX_BODY_BYTES, SOCKETIO_PATH
 from scoreboard.api.openapi import openapi_document
 from scoreboard.apply.apply_loop import ApplyStats, apply_batches
+from scoreboard.apply.ledger.closed_seasons import PostgresClosedSeasons
 from scoreboard.apply.ledger.postgres import PostgresLedger
 from scoreboard.apply.store.memory_store import MemoryLeaderboardStore
 from scoreboard.apply.store.redis_store import RedisLeaderboardStore
+from scoreboard.boards.closed_seasons import MemoryClosedSeasons, RedisClosedSeasons
 from scoreboard.boards.contents import MemoryBoardContents, RedisBoardContents
 from scoreboard.boards.registry import BoardRegistry, MemoryBoardStorage, RedisBoardStorage
+from scoreboard.boards.season_closer import SeasonCloser
 from scoreboard.boards.seasons import MemorySeasons, RedisSeasons
 from scoreboard.config import Settings
 from scoreboard.intake.admission import InFlightLimit
@@ -49,6 +52,7 @@ from scoreboard.web.keys import (
     BOARD_CONTENTS,
     BOARD_TOPS,
     BOARDS,
+    CLOSED_SEASONS,
     DEMO_TOKEN,
     FAN_OUT,
     IN_FLIGHT,
@@ -109,7 +113,8 @@ def create_app(settings: Settings) -> web.Application:
         in_memory = MemoryLeaderboardStore()  # the in-process worker applies to it
         app[STORE] = in_memory
         app[BOARDS] = BoardRegistry(MemoryBoardStorage())
-        app[SEASONS] = MemorySeasons()
+        app[SEASONS] = MemorySeasons(in_memory)
+        app[CLOSED_SEASONS] = MemoryClosedSeasons(in_memory)
         app[BOARD_CONTENTS] = MemoryBoardContents(in_memory)
     else:
         app[BOARDS] = BoardRegistry(RedisBoardStorage(client, settings.redis_key_prefix))
@@ -147,7 +152,7 @@ def create_app(settings: Settings) -> web.Application:
 
     if client is not None:
         app[REDIS] = client
-        app[STORE] = RedisLeaderboardStore(
+        app[STORE] = redis_store = RedisLeaderboardStore(
             client,
             settings.redis_key_prefix,
             observe_group=app[METRICS].group_size.labels("reserve").observe,
@@ -156,6 +161,8 @@ def create_app(settings: Settings) -> web.Application:
         app.cleanup_ctx.append(partial(_redis_and_rabbitmq, client))
         if settings.keeps_ledger:
             app.cleanup_ctx.append(_ledger)
+        else:
+            app[CLOSED_SEASONS] = RedisClosedSeasons(client, settings.redis_key_prefix, redis_store)
     else:
         app.cleanup_ctx.append(_in_process_queue_and_worker)
     app.cleanup_ctx.append(_socketio_manager)
@@ -179,6 +186,11 @@ async def _ledger(app: web.Application) -> AsyncIterator[None]:
     # No connection until the first history request: the web node must not need PostgreSQL up.
     ledger = await PostgresLedger.connect(url, min_connections=0)
     app[LEDGER] = ledger
+    store = app[STORE]
+    assert isinstance(store, RedisLeaderboardStore)
+    app[CLOSED_SEASONS] = PostgresClosedSeasons(
+        ledger, app[REDIS], app[SETTINGS].redis_key_prefix, store
+    )
     yield
     await ledger.close()
 
@@ -218,7 +230,17 @@ async def _in_process_queue_and_worker(app: web.Application) -> AsyncIterator[No
         app[SETTINGS].broadcast_hz,
     )
     worker = asyncio.create_task(apply_batches(queue, store, broadcaster, stats, metrics=metrics))
+    closer = SeasonCloser(
+        app[BOARDS],
+        app[SEASONS],
+        app[CLOSED_SEASONS],
+        Broadcaster(app[SOCKETIO]),
+        app[SETTINGS].closed_seasons_kept,
+    )
+    closing = asyncio.create_task(closer.run())
     yield
+    closing.cancel()
+    await asyncio.gather(closing, return_exceptions=True)
     await queue.stop()
     await worker
     if isinstance(broadcaster, CoalescingBroadcaster):

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from scoreboard.apply.ledger.postgres import PostgresLedger
 from scoreboard.apply.store import LeaderboardStore
+from scoreboard.boards.closed_seasons import ClosedSeasons
 from scoreboard.boards.contents import BoardContents
 from scoreboard.boards.registry import BoardRegistry
 from scoreboard.boards.seasons import Seasons
@@ -48,3 +49,4 @@ BOARDS = web.AppKey("boards", BoardRegistry)
 SEASONS = web.AppKey("seasons", Seasons)
 BOARD_CONTENTS = web.AppKey("board_contents", BoardContents)
 BOARD_TOPS = web.AppKey("board_tops", BoardTops)  # each board's current top 10, for snapshots
+CLOSED_SEASONS = web.AppKey("closed_seasons", ClosedSeasons)

@@ -18,6 +18,7 @@ from scoreboard.reads.board import (
 )
 from scoreboard.reads.boards import get_board, list_boards
 from scoreboard.reads.history import get_history
+from scoreboard.reads.seasons import get_season_leaderboard, list_seasons
 from scoreboard.web import admin_routes
 from scoreboard.web.demo import get_demo
 from scoreboard.web.openapi import get_openapi
@@ -33,11 +34,14 @@ HANDLERS: dict[str, Handler] = {
     "postBoardScore": post_board_score,
     "getBoardLeaderboard": get_board_leaderboard,
     "getBoardUserRank": get_board_user_rank,
+    "listSeasons": list_seasons,
+    "getSeasonLeaderboard": get_season_leaderboard,
     "getHistory": get_history,
     "listBoards": list_boards,
     "getBoard": get_board,
     "putBoard": admin_routes.put_board,
     "removeBoard": admin_routes.remove_board,
+    "resetBoardSeason": admin_routes.reset_board_season,
     "removeUser": admin_routes.remove_user,
     "resetBoard": admin_routes.reset_board,
     "listDeadLetters": admin_routes.list_dead_letters,

@@ -9,14 +9,20 @@ import sys
 import time
 from collections.abc import Awaitable
 
+import redis.asyncio as redis
 import socketio
 import uvloop
 
 from scoreboard.apply.apply_loop import ApplyStats, Ledgered, apply_batches
+from scoreboard.apply.ledger.closed_seasons import PostgresClosedSeasons
 from scoreboard.apply.ledger.postgres import PostgresLedger
 from scoreboard.apply.ledger.rebuild import ensure_board_matches_ledger
 from scoreboard.apply.redeliveries import RedeliveryCounter
 from scoreboard.apply.store.redis_store import RedisLeaderboardStore
+from scoreboard.boards.closed_seasons import ClosedSeasons, RedisClosedSeasons
+from scoreboard.boards.registry import BoardRegistry, RedisBoardStorage
+from scoreboard.boards.season_closer import SeasonCloser
+from scoreboard.boards.seasons import RedisSeasons
 from scoreboard.config import Mode, Settings
 from scoreboard.errors import ConfigError
 from scoreboard.ops.heartbeat import Heartbeat, WorkerBeat, WorkerIdentity, WorkerRegistry
@@ -112,12 +118,19 @@ async def run_worker(settings: Settings) -> ApplyStats:
         applying = asyncio.create_task(
             apply_batches(consumer, store, broadcaster, stats, redeliveries, ledgered, metrics)
         )
+        # A season change is rare and must reach every subscriber: pushed as it is, not paced.
+        season_pushes = Broadcaster(MeasuredEmitter(emitter, metrics))
+        closing = asyncio.create_task(
+            _season_closer(settings, client, store, ledgered, season_pushes).run()
+        )
         await _first_or_stop(asyncio.shield(applying), stop)
+        closing.cancel()
         await consumer.stop()
         try:
             await asyncio.wait_for(applying, DRAIN_TIMEOUT_SECONDS)
         except TimeoutError:
             log.warning("drain timed out; unacknowledged messages return to the queue")
+        await asyncio.gather(closing, return_exceptions=True)
     if isinstance(broadcaster, CoalescingBroadcaster):
         await broadcaster.close()  # the last change reaches clients before the worker goes
     await consumer.close()
@@ -130,6 +143,24 @@ async def run_worker(settings: Settings) -> ApplyStats:
     stats.dead_lettered += consumer.dead_lettered
     log.info("worker stopped: %s", stats.summary())
     return stats
+
+
+def _season_closer(
+    settings: Settings,
+    client: redis.Redis,
+    store: RedisLeaderboardStore,
+    ledgered: Ledgered | None,
+    pushes: Broadcaster,
+) -> SeasonCloser:
+    prefix = settings.redis_key_prefix
+    closed: ClosedSeasons = (
+        RedisClosedSeasons(client, prefix, store)
+        if ledgered is None
+        else PostgresClosedSeasons(ledgered.ledger, client, prefix, store)
+    )
+    registry = BoardRegistry(RedisBoardStorage(client, prefix))
+    seasons = RedisSeasons(client, prefix)
+    return SeasonCloser(registry, seasons, closed, pushes, settings.closed_seasons_kept)
 
 
 async def _first_or_stop(work: Awaitable[None], stop: asyncio.Event) -> bool:

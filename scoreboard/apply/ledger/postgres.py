@@ -39,7 +39,7 @@ _TRANSIENT = (
 
 
 @asynccontextmanager
-async def _postgres_errors_as_unavailable() -> AsyncIterator[None]:
+async def postgres_errors_as_unavailable() -> AsyncIterator[None]:
     try:
         yield
     except _TRANSIENT as exc:
@@ -73,7 +73,7 @@ class PostgresLedger:
         cls, url: str, *, run_migrations: bool = False, min_connections: int = 1
     ) -> PostgresLedger:
         """A pool on `url`; with no minimum it opens connections only when first used."""
-        async with _postgres_errors_as_unavailable():
+        async with postgres_errors_as_unavailable():
             pool = await asyncpg.create_pool(
                 url, min_size=min_connections, max_size=4, command_timeout=10
             )
@@ -82,12 +82,17 @@ class PostgresLedger:
                     await migrate(connection)
         return cls(pool)
 
+    @property
+    def pool(self) -> asyncpg.Pool:
+        """The connections, for the other tables of this database (closed seasons)."""
+        return self._pool
+
     async def close(self) -> None:
         await self._pool.close()
 
     async def ping(self, timeout: float) -> None:
         """Raise LedgerUnavailable unless PostgreSQL answers within `timeout` seconds."""
-        async with _postgres_errors_as_unavailable():
+        async with postgres_errors_as_unavailable():
             async with self._pool.acquire(timeout=timeout) as connection:
                 await connection.fetchval("SELECT 1", timeout=timeout)
 
@@ -96,7 +101,7 @@ class PostgresLedger:
 
         Entry ids grow in the order updates are recorded and rank equal scores on every board.
         """
-        async with _postgres_errors_as_unavailable(), self._pool.acquire() as connection:
+        async with postgres_errors_as_unavailable(), self._pool.acquire() as connection:
             async with connection.transaction():
                 values = await _lock_values(connection, sorted({_key(u) for u in updates}))
                 entry_ids = {
@@ -118,7 +123,7 @@ class PostgresLedger:
         """The user's entries, newest first, older than entry `before` when given; on one board
         when `board_id` is given, else on every board."""
         on_board = "" if board_id is None else "AND board_id = $4"
-        async with _postgres_errors_as_unavailable():
+        async with postgres_errors_as_unavailable():
             rows = await self._pool.fetch(
                 f"""SELECT id, message_id, user_id, username, increment, resulting_score,
                            accepted_at, applied_at, board_id, season
@@ -137,7 +142,7 @@ class PostgresLedger:
     ) -> list[UserStanding]:
         """Every user's value on the board's season, latest name and the entry that set the
         value: what the board is rebuilt from."""
-        async with _postgres_errors_as_unavailable():
+        async with postgres_errors_as_unavailable():
             if (board_id, season) == _GLOBAL_SEASON:
                 rows = await self._pool.fetch(
                     """SELECT user_id, username, total AS score, last_entry_id FROM user_scores
@@ -157,14 +162,14 @@ class PostgresLedger:
     async def recently_applied(self, within: timedelta) -> list[tuple[str, datetime]]:
         """(message id, applied at) of the entries recorded within `within`, for deduplication."""
         since = datetime.now(UTC) - within
-        async with _postgres_errors_as_unavailable():
+        async with postgres_errors_as_unavailable():
             rows = await self._pool.fetch(
                 "SELECT message_id, applied_at FROM score_ledger WHERE applied_at > $1", since
             )
         return [(r["message_id"], r["applied_at"]) for r in rows]
 
     async def last_entry_id(self) -> int:
-        async with _postgres_errors_as_unavailable():
+        async with postgres_errors_as_unavailable():
             return int(await self._pool.fetchval("SELECT coalesce(max(id), 0) FROM score_ledger"))
 
     async def record_opening_balances(self, standings: Sequence[UserStanding]) -> None:
@@ -179,7 +184,7 @@ class PostgresLedger:
 
     async def record_removal(self, user_ids: Sequence[str] | None, admin: str) -> None:
         """An admin took users (None: everyone) off `global`: their totals restart at 0."""
-        async with _postgres_errors_as_unavailable(), self._pool.acquire() as connection:
+        async with postgres_errors_as_unavailable(), self._pool.acquire() as connection:
             async with connection.transaction():
                 if user_ids is None:
                     await connection.execute("UPDATE user_scores SET total = 0")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from scoreboard.apply.store.rankings import BoardPage, UserRank
 from scoreboard.boards.model import Board
@@ -19,6 +19,13 @@ DEDUPLICATION_TTL_SECONDS = 24 * 60 * 60
 FORGET_GRACE_SECONDS = 30
 
 
+class Reservation(NamedTuple):
+    """An accepted update: the user's value once it is applied, and the season it counts in."""
+
+    new_score: int
+    season: int
+
+
 class LeaderboardStore(Protocol):
     """One season of one board: scores, usernames and the published top 10, shared by every
     process of a deployment. The store of the deployment's `global` board hands out the others."""
@@ -29,12 +36,19 @@ class LeaderboardStore(Protocol):
     async def reserve(
         self, update: ScoreUpdate, max_total: int, limit: RateWindow | None = None
     ) -> int:
-        """Count `update` as accepted and return the user's score once it is applied.
+        """Count `update` as accepted (in the board's live season, see admit()) and return the
+        user's score once it is applied.
 
         With a `limit`, the update first counts as one of its user's requests; RateLimited
         when the user is over it. Raises ScoreOverflow when the score would pass `max_total`.
         Neither refusal counts as accepted.
         """
+
+    async def admit(
+        self, update: ScoreUpdate, max_total: int, limit: RateWindow | None = None
+    ) -> Reservation:
+        """reserve(), in the board's live season whatever this store's: the season the update
+        counts in comes back with the score (the closer waits for it to be applied)."""
 
     async def count_refused(self, user_id: str, limit: RateWindow) -> None:
         """Count a request refused for its content against `limit`; RateLimited when over it."""

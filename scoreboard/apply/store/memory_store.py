@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections import OrderedDict
+from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
 
 from limits.aio.storage import MemoryStorage
 from sortedcontainers import SortedList
 
-from scoreboard.apply.store import DEDUPLICATION_TTL_SECONDS
+from scoreboard.apply.store import DEDUPLICATION_TTL_SECONDS, Reservation
 from scoreboard.apply.store.rankings import (
     BoardPage,
     RankedEntry,
@@ -18,7 +18,7 @@ from scoreboard.apply.store.rankings import (
     ranked,
     user_rank_around,
 )
-from scoreboard.boards.model import GLOBAL_BOARD, Board
+from scoreboard.boards.model import GLOBAL_BOARD, GLOBAL_BOARD_ID, Board
 from scoreboard.errors import ScoreOverflow
 from scoreboard.intake.rate_limit import RateWindow, UserRateLimiter
 from scoreboard.intake.rate_policy import RATE_LIMIT_EXAMPLE
@@ -34,7 +34,13 @@ class MemoryLeaderboardStore:
     def __init__(self, board: Board = GLOBAL_BOARD, season: int = 1) -> None:
         self.board, self.season = board, season
         self._sign = -1 if board.order == "desc" else 1
-        self._siblings: dict[tuple[str, int], MemoryLeaderboardStore] = {}
+        # Shared by every season of every board: which stores exist, which seasons are live
+        # (absent: 1) and how many updates each season has accepted and not applied yet.
+        self._siblings: dict[tuple[str, int], MemoryLeaderboardStore] = {
+            (board.board_id, season): self
+        }
+        self._live: dict[str, int] = {}
+        self._pending: defaultdict[tuple[str, int], set[str]] = defaultdict(set)
         self._accepted: dict[str, int] = {}
         self._rank_keys: dict[str, _RankKey] = {}
         self._ranking: SortedList = SortedList()
@@ -47,26 +53,47 @@ class MemoryLeaderboardStore:
 
     def for_board(self, board: Board, season: int = 1) -> MemoryLeaderboardStore:
         """The store of `board`'s `season`; message ids and rate limits are shared by all."""
-        if _same_rules(board, self.board) and season == self.season:
-            return self
         sibling = self._siblings.get((board.board_id, season))
         if sibling is None or not _same_rules(board, sibling.board):
             sibling = MemoryLeaderboardStore(board, season)
             sibling._seen_messages, sibling._requests = self._seen_messages, self._requests
+            sibling._siblings, sibling._live = self._siblings, self._live
+            sibling._pending = self._pending
             self._siblings[(board.board_id, season)] = sibling
         return sibling
 
     def kept_for(self, board_id: str, season: int) -> MemoryLeaderboardStore | None:
         """The store of that board's season if it was ever used, whatever its rules."""
-        if (board_id, season) == (self.board.board_id, self.season):
-            return self
         return self._siblings.get((board_id, season))
+
+    def live_season(self, board_id: str) -> int:
+        return self._live.get(board_id, 1)
+
+    def move_season(self, board_id: str, season: int) -> int | None:
+        """Start season `season + 1` if `season` is live; the version it starts at, else None."""
+        if self.live_season(board_id) != season:
+            return None
+        self._live[board_id] = season + 1
+        old = self._siblings.get((board_id, season))
+        version = (0 if old is None else old._published.version) + 1
+        new = self.for_board(Board(board_id, board_id) if old is None else old.board, season + 1)
+        new._published = Leaderboard(version, (), board_id, season + 1)
+        return version
+
+    def pending(self, board_id: str, season: int) -> int:
+        """Updates accepted in the season and not applied (nor cancelled) yet."""
+        return len(self._pending.get((board_id, season), ()))
+
+    def drop_season(self, board_id: str, season: int) -> None:
+        self._siblings.pop((board_id, season), None)
+        self._pending.pop((board_id, season), None)
 
     def drop_board(self, board_id: str) -> int:
         """Forget every season of a board; how many seasons were kept."""
         seasons = [key for key in self._siblings if key[0] == board_id]
         for key in seasons:
             del self._siblings[key]
+        self._live.pop(board_id, None)
         return len(seasons)
 
     def user_count(self) -> int:
@@ -75,14 +102,23 @@ class MemoryLeaderboardStore:
     async def reserve(
         self, update: ScoreUpdate, max_total: int, limit: RateWindow | None = None
     ) -> int:
+        return (await self.admit(update, max_total, limit)).new_score
+
+    async def admit(
+        self, update: ScoreUpdate, max_total: int, limit: RateWindow | None = None
+    ) -> Reservation:
         if limit is not None:
             await self._requests.check(update.user_id, limit.text)
-        old = self._accepted.get(update.user_id, self._value(update.user_id))
-        new = self._combined(old, update.increment)
+        board_id = self.board.board_id
+        live = self.for_board(self.board, self.live_season(board_id))
+        old = live._accepted.get(update.user_id, live._value(update.user_id))
+        new = live._combined(old, update.increment)
         if self.board.operator == "incr" and new > max_total:
             raise ScoreOverflow()
-        self._accepted[update.user_id] = new
-        return new
+        live._accepted[update.user_id] = new
+        if board_id != GLOBAL_BOARD_ID:
+            self._pending[(board_id, live.season)].add(update.message_id)
+        return Reservation(new, live.season)
 
     def _combined(self, old: int | None, value: int) -> int:
         """The user's value after `value` is posted to a board where they have `old`."""
@@ -102,7 +138,13 @@ class MemoryLeaderboardStore:
             self._accepted[update.user_id] -= update.increment
         else:  # what came before is not known here: start again from the applied value
             self._accepted.pop(update.user_id, None)
+        self._settle_pending([update])
         return True
+
+    def _settle_pending(self, updates: Sequence[ScoreUpdate]) -> None:
+        pending = self._pending.get((self.board.board_id, self.season))
+        if pending:
+            pending.difference_update(u.message_id for u in updates)
 
     async def apply(
         self,
@@ -111,6 +153,7 @@ class MemoryLeaderboardStore:
         forget: Sequence[str] = (),
     ) -> Leaderboard | None:
         await self.forget(forget)
+        self._settle_pending(updates)
         applied = False
         for index, update in enumerate(updates):
             if not self._remember(update.message_id, applied=True):
@@ -131,7 +174,10 @@ class MemoryLeaderboardStore:
             self._rank_keys[update.user_id] = new_key
         if not applied:
             return None
-        return self._publish_if_changed()
+        changed = self._publish_if_changed()
+        # A season no longer live takes its late updates but pushes nothing: its subscribers
+        # watch the new season now.
+        return changed if self.season == self.live_season(self.board.board_id) else None
 
     def _publish_if_changed(self) -> Leaderboard | None:
         top = tuple(

@@ -16,7 +16,7 @@ import redis.asyncio as redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import LockNotOwnedError, ResponseError
 
-from scoreboard.apply.store import DEDUPLICATION_TTL_SECONDS, FORGET_GRACE_SECONDS
+from scoreboard.apply.store import DEDUPLICATION_TTL_SECONDS, FORGET_GRACE_SECONDS, Reservation
 from scoreboard.apply.store.rankings import (
     BoardPage,
     RankedEntry,
@@ -24,7 +24,7 @@ from scoreboard.apply.store.rankings import (
     ranked,
     user_rank_around,
 )
-from scoreboard.boards.keys import season_prefix
+from scoreboard.boards.keys import board_prefix, current_season_key, season_prefix
 from scoreboard.boards.model import GLOBAL_BOARD, GLOBAL_BOARD_ID, Board
 from scoreboard.errors import (
     ApiError,
@@ -45,7 +45,7 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
-def _load_script(client: redis.Redis, name: str, *shared: str) -> AsyncScript:
+def load_script(client: redis.Redis, name: str, *shared: str) -> AsyncScript:
     """The script `name`, after the `shared` files whose local functions it calls."""
     folder = resources.files("scoreboard.apply.store").joinpath("lua")
     source = "".join(folder.joinpath(part).read_text() for part in (*shared, name))
@@ -93,16 +93,17 @@ class RedisLeaderboardStore:
         self._forget_grace = forget_grace_seconds
         # With a ledger, the board must have been rebuilt from it before anything is applied.
         self._ledger_backed = ledger_backed
-        self._reserve = _load_script(client, "reserve.lua")
-        self._admissions: GroupCommit[_Admission, int] = GroupCommit(
+        self._reserve = load_script(client, "reserve.lua")
+        self._admissions: GroupCommit[_Admission, Reservation] = GroupCommit(
             self._admit_group, observe_size=observe_group, linger_seconds=group_wait_seconds
         )
-        self._release = _load_script(client, "release.lua")
-        self._apply = _load_script(client, "apply.lua", "publish_top.lua", "forget_applied.lua")
-        self._forget = _load_script(client, "forget.lua", "forget_applied.lua")
-        self._remove = _load_script(client, "remove.lua", "publish_top.lua")
-        self._board_page = _load_script(client, "board_page.lua", "read_rows.lua")
-        self._user_rank = _load_script(client, "user_rank.lua", "read_rows.lua")
+        self._release = load_script(client, "release.lua")
+        self._apply = load_script(client, "apply.lua", "publish_top.lua", "forget_applied.lua")
+        self._forget = load_script(client, "forget.lua", "forget_applied.lua")
+        self._remove = load_script(client, "remove.lua", "publish_top.lua")
+        self._board_page = load_script(client, "board_page.lua", "read_rows.lua")
+        self._keep = load_script(client, "keep_season.lua")
+        self._user_rank = load_script(client, "user_rank.lua", "read_rows.lua")
 
     def for_board(self, board: Board, season: int = 1) -> RedisLeaderboardStore:
         """The store of `board`'s `season`, sharing this one's connections and group commits."""
@@ -124,9 +125,16 @@ class RedisLeaderboardStore:
     async def reserve(
         self, update: ScoreUpdate, max_total: int, limit: RateWindow | None = None
     ) -> int:
+        return (await self.admit(update, max_total, limit)).new_score
+
+    async def admit(
+        self, update: ScoreUpdate, max_total: int, limit: RateWindow | None = None
+    ) -> Reservation:
         # Admissions arriving together share one script call (group commit), whatever their board.
         admission = _Admission(
-            self._keys.prefix,
+            self._keys.board_prefix,
+            self._keys.seasonal,
+            update.message_id,
             update.user_id,
             update.increment,
             self.board.operator,
@@ -137,29 +145,36 @@ class RedisLeaderboardStore:
         return await self._admissions.submit(admission)
 
     async def count_refused(self, user_id: str, limit: RateWindow) -> None:
-        await self._admissions.submit(_Admission("", user_id, 0, "", -1, 0, limit))
+        await self._admissions.submit(_Admission("", "0", "", user_id, 0, "", -1, 0, limit))
 
-    async def _admit_group(self, group: Sequence[_Admission]) -> list[int | ApiError]:
+    async def _admit_group(self, group: Sequence[_Admission]) -> list[Reservation | ApiError]:
         # One cap per call: a group holds one deployment's updates, whose cap is the same.
         caps = [a.max_total for a in group if a.operator == "incr"]
         args: list[str | int] = [min(caps, default=0), self._keys.rate_window]
         for admission in group:
             limit = admission.limit
-            args += [admission.prefix, admission.user_id, admission.value, admission.operator]
-            args.append(admission.sign)
+            args += [admission.prefix, admission.seasonal, admission.message_id]
+            args += [admission.user_id, admission.value]
+            args += [admission.operator, admission.sign]
             args += ["", 0] if limit is None else [limit.amount, limit.milliseconds]
         async with redis_errors_as_unavailable():
             reply = await self._reserve(args=args)
         return [
-            _admitted(int(code), int(value))
-            for code, value in zip(reply[::2], reply[1::2], strict=True)
+            _admitted(int(code), int(value), int(season))
+            for code, value, season in zip(reply[::3], reply[1::3], reply[2::3], strict=True)
         ]
 
     async def release(self, update: ScoreUpdate) -> bool:
         async with redis_errors_as_unavailable():
             released = await self._release(
-                keys=[self._keys.dedup(update.message_id), self._keys.accepted],
-                args=[update.user_id, update.increment, DEDUPLICATION_TTL_SECONDS, update.operator],
+                keys=[self._keys.dedup(update.message_id), self._keys.accepted, self._keys.pending],
+                args=[
+                    update.user_id,
+                    update.increment,
+                    DEDUPLICATION_TTL_SECONDS,
+                    update.operator,
+                    update.message_id,
+                ],
             )
         return bool(released)
 
@@ -176,7 +191,8 @@ class RedisLeaderboardStore:
         require_synced = "1" if self._ledger_backed else "0"
         args: list[str | int] = [keys.dedup(""), DEDUPLICATION_TTL_SECONDS, TOP_N, require_synced]
         # Folded into this call: forgetting costs no round trip of its own under load.
-        args += [self._forget_grace, self.board.operator, self._sign, len(forget), *forget]
+        season = self.season if keys.seasonal == "1" else ""
+        args += [self._forget_grace, self.board.operator, self._sign, season, len(forget), *forget]
         for index, update in enumerate(updates):
             sequence = "" if sequences is None else sequences[index]
             args += [update.message_id, update.user_id, update.username, update.increment, sequence]
@@ -251,6 +267,24 @@ class RedisLeaderboardStore:
     async def mark_synced(self) -> None:
         async with redis_errors_as_unavailable():
             await self._client.set(self._keys.synced, "1")
+
+    def live_only_keys(self) -> list[str]:
+        """What only a live season needs: dropped once the season is archived."""
+        keys = self._keys
+        # `started` and `ended`: the season's times, written when it was moved (seasons.py).
+        live = [keys.accepted, keys.pending, keys.seq, keys.top, keys.synced, keys.rebuild_lock]
+        return [*live, f"{keys.prefix}started", f"{keys.prefix}ended"]
+
+    async def keep_in_place(self, closed_key: str, started_at: str, ended_at: str) -> bool:
+        """Record this season in the hash `closed_key` and drop its live-only keys, keeping its
+        rows where they are; False when it was recorded already."""
+        keys = self._keys
+        async with redis_errors_as_unavailable():
+            kept = await self._keep(
+                keys=[closed_key, keys.board, keys.version],
+                args=[self.season, started_at, ended_at, *self.live_only_keys()],
+            )
+        return bool(kept)
 
     async def user_count(self) -> int:
         """Users with a score on the board."""
@@ -344,7 +378,9 @@ class RedisLeaderboardStore:
 class _Admission:
     """One update (or, with operator '', one refused request) waiting for its group's script."""
 
-    prefix: str  # its board season's keys
+    prefix: str  # its board's keys
+    seasonal: str  # "1": the board has seasons, the script picks the live one
+    message_id: str
     user_id: str
     value: int
     operator: str
@@ -353,10 +389,10 @@ class _Admission:
     limit: RateWindow | None
 
 
-def _admitted(code: int, value: int) -> int | ApiError:
-    """An admission's new total, or the refusal reserve.lua answered with."""
+def _admitted(code: int, value: int, season: int) -> Reservation | ApiError:
+    """An admission's new total and season, or the refusal reserve.lua answered with."""
     if code == 0:
-        return value
+        return Reservation(value, season)
     if code == 1:
         return ScoreOverflow()
     return RateLimited(retry_after=max(1, math.ceil(value / 1000)))
@@ -377,6 +413,12 @@ class _Keys:
     def __init__(self, deployment: str, board_id: str = GLOBAL_BOARD_ID, season: int = 1) -> None:
         prefix = season_prefix(deployment, board_id, season)
         self.prefix = prefix
+        self.seasonal = "0" if board_id == GLOBAL_BOARD_ID else "1"
+        self.board_prefix = (
+            prefix if board_id == GLOBAL_BOARD_ID else board_prefix(deployment, board_id)
+        )
+        self.live_season = current_season_key(deployment, board_id)
+        self.pending = f"{prefix}pending"
         self.board = f"{prefix}board"
         self.members = f"{prefix}members"
         self.names = f"{prefix}names"
@@ -391,7 +433,10 @@ class _Keys:
         self.rate_window = f"{deployment}rate:score-update:"
 
     def for_apply(self) -> list[str]:
-        return [self.board, self.members, self.names, self.seq, self.version, self.top, self.synced]
+        return [
+            *(self.board, self.members, self.names, self.seq, self.version, self.top),
+            *(self.synced, self.pending, self.live_season),
+        ]
 
     def dedup(self, message_id: str) -> str:
         return self._dedup_prefix + message_id

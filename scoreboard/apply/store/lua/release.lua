@@ -1,6 +1,6 @@
 -- Cancel an update whose publish failed, unless a worker applied it already.
--- KEYS: the message's deduplication key, accepted (hash)
--- ARGV: userId, value, ttl seconds, the board's operator
+-- KEYS: the message's deduplication key, accepted (hash), pending (set of its season)
+-- ARGV: userId, value, ttl seconds, the board's operator, messageId
 if redis.call('SET', KEYS[1], 'cancelled', 'NX', 'EX', ARGV[3]) then
   if ARGV[4] == 'incr' then
     redis.call('HINCRBY', KEYS[2], ARGV[1], '-' .. ARGV[2])
@@ -9,6 +9,7 @@ if redis.call('SET', KEYS[1], 'cancelled', 'NX', 'EX', ARGV[3]) then
     -- from the applied value.
     redis.call('HDEL', KEYS[2], ARGV[1])
   end
+  redis.call('SREM', KEYS[3], ARGV[5])
   return 1
 end
 return 0

@@ -1,13 +1,21 @@
 -- Admit a group of score updates, in order: count each against its user's rate limit, then
--- count it as accepted on its board. Returns two numbers per update:
---   0, the user's value on the board once it is applied   accepted
---   1, 0                                     refused: the value would pass the cap (not counted)
---   2, milliseconds until a request is let in refused: over the rate limit (not counted)
--- An update with operator '' is a refused request that only counts against the limit (0, 0).
+-- count it as accepted in its board's live season. Returns three numbers per update:
+--   0, the user's value on the board once it is applied, the season   accepted
+--   1, 0, 0                                  refused: the value would pass the cap (not counted)
+--   2, milliseconds until a request is let in, 0   refused: over the rate limit (not counted)
+-- An update with operator '' is a refused request that only counts against the limit (0, 0, 0).
 -- ARGV: max total (an incr board's cap), rate window key prefix, then per update:
---       board key prefix (its season's keys: accepted, members, board), userId, value,
---       operator (incr, best, set or ''), sign (-1: higher ranks first, 1: lower first),
---       limit amount ('' for none), limit window in milliseconds
+--       board key prefix, seasonal ('1': the board has seasons, its live one is the number at
+--       <prefix>season (absent: 1) and its keys are under <prefix>s<n>:; '0': `global`, whose
+--       keys are under the prefix itself), messageId, userId, value, operator (incr, best, set or ''),
+--       sign (-1: higher ranks first, 1: lower first), limit amount ('' for none), limit
+--       window in milliseconds
+--
+-- The season is read here, in the same call that counts the update as accepted and adds its id
+-- to the season's `pending` set: an update is in the season that was live when it was accepted,
+-- and the season closer (scoreboard/boards/season_closer.py) sees it pending until a worker
+-- applies it (apply.lua) or its publish is cancelled (release.lua). A set, not a counter: an
+-- update applied twice, or never reserved here (queued by an older version), changes nothing.
 --
 -- The rate limit is a moving window per user, across every board: a list of request times,
 -- newest first, at most `amount` long. A request is let in when the amount-th newest is older
@@ -41,15 +49,25 @@ local function accepted_value(prefix, user, sign)
   return member and sign * tonumber(redis.call('ZSCORE', prefix .. 'board', member)) or nil
 end
 
-for i = 3, #ARGV, 7 do
-  local prefix, user, value = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
-  local operator, sign = ARGV[i + 3], tonumber(ARGV[i + 4])
-  local wait = admitted(user, ARGV[i + 5], ARGV[i + 6])
+local function add(code, value, season)
+  results[#results + 1], results[#results + 2], results[#results + 3] = code, value, season
+end
+
+for i = 3, #ARGV, 9 do
+  local prefix, seasonal, message = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local user, value = ARGV[i + 3], tonumber(ARGV[i + 4])
+  local operator, sign = ARGV[i + 5], tonumber(ARGV[i + 6])
+  local wait = admitted(user, ARGV[i + 7], ARGV[i + 8])
+  local season = 1
+  if seasonal == '1' then
+    season = tonumber(redis.call('GET', prefix .. 'season') or '1')
+    prefix = prefix .. 's' .. season .. ':'
+  end
   local slot = prefix .. '\0' .. user
   if wait > 0 then
-    results[#results + 1], results[#results + 2] = 2, wait
+    add(2, wait, 0)
   elseif operator == '' then
-    results[#results + 1], results[#results + 2] = 0, 0
+    add(0, 0, 0)
   else
     local old = accepted[slot]
     if old == nil then old = accepted_value(prefix, user, sign) or false end
@@ -62,13 +80,14 @@ for i = 3, #ARGV, 7 do
       new = value
     end
     if operator == 'incr' and new > max_total then
-      results[#results + 1], results[#results + 2] = 1, 0
+      add(1, 0, 0)
       accepted[slot] = old
     else
       accepted[slot] = new
       -- Lua prints numbers with 14 significant digits; '%.0f' keeps all 16.
       redis.call('HSET', prefix .. 'accepted', user, string.format('%.0f', new))
-      results[#results + 1], results[#results + 2] = 0, new
+      if seasonal == '1' then redis.call('SADD', prefix .. 'pending', message) end
+      add(0, new, season)
     end
   end
 end
