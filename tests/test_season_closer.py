@@ -191,9 +191,8 @@ async def test_a_daily_board_closes_at_midnight_with_every_entry_ranked(deployme
     assert top.version == last_version + 2 and [e.score for e in top.top] == [2]
 
 
+@pytest.mark.parametrize("deployment", ["redis", "postgres"], indirect=True)
 async def test_a_closed_season_on_redis_keeps_no_live_keys(deployment, client, namespace):
-    if deployment.kind == "memory":
-        pytest.skip("no keys in memory")
     await deployment.post(DAILY, "ann", 3)
     deployment.clock.now = at(2)
     await deployment.closer().close_due()
