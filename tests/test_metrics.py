@@ -42,7 +42,7 @@ async def test_an_accepted_post_counts_once_as_accepted_and_as_a_200(api, make_t
     assert response.status == 200
     after = await scrape(api)
     accepted = "scoreboard_updates_accepted_total"
-    assert after.value(accepted) == before.value(accepted) + 1
+    assert after.value(accepted, board="global") == before.value(accepted, board="global") + 1
     assert after.value(POSTS[0], **POSTS[1]) == before.value(POSTS[0], **POSTS[1]) + 1
     duration = "scoreboard_http_request_duration_seconds_count"
     assert after.value(duration, route=URL) == before.value(duration, route=URL) + 1
@@ -54,7 +54,7 @@ async def test_an_idempotent_replay_is_not_accepted_twice(api, make_token: Token
     for _ in range(2):
         assert (await api.post(URL, json=body, headers=headers)).status == 200
     after = await scrape(api)
-    assert after.value("scoreboard_updates_accepted_total") == 1
+    assert after.value("scoreboard_updates_accepted_total", board="global") == 1
     assert after.value(POSTS[0], **POSTS[1]) == 2
 
 
@@ -66,7 +66,7 @@ async def test_a_429_counts_as_rate_limited_on_its_route(aiohttp_client, env, ma
     after = await scrape(api)
     assert after.value("scoreboard_rate_limited_total", route=URL) == 1
     assert after.value("scoreboard_http_requests_total", route=URL, status="429") == 1
-    assert after.value("scoreboard_updates_accepted_total") == 1
+    assert after.value("scoreboard_updates_accepted_total", board="global") == 1
 
 
 async def test_routes_are_labelled_by_template_and_unknown_paths_share_one_label(
@@ -151,7 +151,9 @@ async def test_metrics_token_guards_metrics_when_set(aiohttp_client, env):
     assert refused.status == 401
     assert refused.headers["WWW-Authenticate"] == "Bearer"
     assert (await api.get("/metrics", headers=bearer("m" * 31 + "x"))).status == 401
-    assert (await scrape(api, bearer(token))).value("scoreboard_updates_accepted_total") == 0
+    assert (await scrape(api, bearer(token))).value(
+        "scoreboard_updates_accepted_total", board="global"
+    ) == 0
 
 
 @pytest.fixture
@@ -178,7 +180,7 @@ async def test_the_worker_serves_applied_updates_and_their_lag_on_metrics_port(
 
         async def both_applied() -> bool:
             page = await scrape_http(session, worker_metrics)
-            return page.value("scoreboard_updates_applied_total") == 2
+            return page.value("scoreboard_updates_applied_total", board="global") == 2
 
         await eventually(both_applied, "2 updates applied per the worker's metrics")
         page = await scrape_http(session, worker_metrics)
@@ -195,7 +197,7 @@ async def test_the_worker_serves_applied_updates_and_their_lag_on_metrics_port(
             "scoreboard_broadcasts_total"
         ) >= 1
         web_page = await scrape_http(session, f"{web.url}/metrics")
-        assert web_page.value("scoreboard_updates_accepted_total") == 2
+        assert web_page.value("scoreboard_updates_accepted_total", board="global") == 2
         assert web_page.value("scoreboard_workers_alive") == 1
 
 
@@ -246,3 +248,26 @@ async def _post_to(session: aiohttp.ClientSession, web: WebProcess, token: str, 
         f"{web.url}{URL}", json={"userId": user, "scoreIncrement": 1}, headers=bearer(token)
     ) as response:
         assert response.status == 200, await response.text()
+
+
+def test_boards_are_labelled_by_id_up_to_a_bound_and_the_rest_as_other():
+    from scoreboard.models import ScoreUpdate
+    from scoreboard.ops.metrics import BOARD_LABELS_KEPT, OTHER_BOARDS, Metrics
+
+    metrics = Metrics()
+    boards = [f"b{n}" for n in range(BOARD_LABELS_KEPT + 5)]
+    for board in boards:
+        metrics.count_accepted(board)
+    metrics.observe_applied(
+        [ScoreUpdate("m1", "u", "U", 1, 0.0, board_id="b0"), ScoreUpdate("m2", "u", "U", 1, 0.0)]
+    )
+    page = metrics.exposition().decode()
+    labelled = {
+        line.split('board="')[1].split('"')[0]
+        for line in page.splitlines()
+        if line.startswith("scoreboard_updates_accepted_total{")
+    }
+    assert len(labelled) == BOARD_LABELS_KEPT and OTHER_BOARDS in labelled, labelled
+    assert 'scoreboard_updates_accepted_total{board="other"} 6.0' in page
+    assert 'scoreboard_updates_applied_total{board="b0"} 1.0' in page
+    assert 'scoreboard_updates_applied_total{board="global"} 1.0' in page

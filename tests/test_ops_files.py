@@ -111,7 +111,9 @@ async def exported(api, processes: Processes, env, make_token: TokenFactory) -> 
                 return Scrape.parse(await page.text())
 
         async def applied() -> bool:
-            return (await worker_page()).value("scoreboard_updates_applied_total") == 1
+            return (await worker_page()).value(
+                "scoreboard_updates_applied_total", board="global"
+            ) == 1
 
         await eventually(applied, "the update applied")
         worker = await worker_page()

@@ -117,7 +117,7 @@ class ScoreSubmission:
                 if not isinstance(failure, QueueUnavailable):
                     log.exception("publish failed after the update was applied")
         if self._metrics is not None:
-            self._metrics.updates_accepted.inc()
+            self._metrics.count_accepted(update.board_id)
         return new_score
 
     async def _publish_group(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import hmac
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -22,6 +23,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.metrics_core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from scoreboard.boards.model import GLOBAL_BOARD_ID
 from scoreboard.config import Secret
 from scoreboard.models import ScoreUpdate
 from scoreboard.push.broadcast import Emitter
@@ -33,6 +35,8 @@ UNMATCHED_ROUTE = "unmatched"
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # From "applied at once" to "the queue backed up for minutes".
 LAG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+BOARD_LABELS_KEPT = 20  # boards a process labels by id; beyond them, "other"
+OTHER_BOARDS = "other"
 GROUP_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
 # A *_created series per counter doubles the series count for a timestamp no panel uses.
@@ -66,14 +70,17 @@ class Metrics:
         )
         self.updates_accepted = Counter(
             "scoreboard_updates_accepted",
-            "Score updates queued and answered 200 (idempotent replays not counted)",
+            "Score updates queued and answered 200 (idempotent replays not counted), by board",
+            ["board"],
             registry=registry,
         )
         self.updates_applied = Counter(
             "scoreboard_updates_applied",
-            "Score updates applied to the board and acknowledged",
+            "Score updates applied to their board and acknowledged, by board",
+            ["board"],
             registry=registry,
         )
+        self._board_labels: set[str] = {GLOBAL_BOARD_ID}
         self.update_apply_lag = Histogram(
             "scoreboard_update_apply_lag_seconds",
             "From a web node accepting an update to a worker applying it",
@@ -111,10 +118,27 @@ class Metrics:
         if status == 429:
             self.rate_limited.labels(route=route).inc()
 
+    def board_label(self, board_id: str) -> str:
+        """The `board` label of a board: its id for the first BOARD_LABELS_KEPT, else "other".
+
+        Deployments with thousands of boards would otherwise grow a series per board.
+        """
+        if board_id in self._board_labels:
+            return board_id
+        if len(self._board_labels) < BOARD_LABELS_KEPT:
+            self._board_labels.add(board_id)
+            return board_id
+        return OTHER_BOARDS
+
+    def count_accepted(self, board_id: str) -> None:
+        self.updates_accepted.labels(self.board_label(board_id)).inc()
+
     def observe_applied(self, updates: Sequence[ScoreUpdate]) -> None:
-        """Count applied updates and how long each waited since it was accepted."""
+        """Count applied updates by board and how long each waited since it was accepted."""
         now = time.time()
-        self.updates_applied.inc(len(updates))
+        boards = collections.Counter(self.board_label(u.board_id) for u in updates)
+        for board, count in boards.items():
+            self.updates_applied.labels(board).inc(count)
         self.group_size.labels("apply").observe(len(updates))
         for update in updates:
             self.update_apply_lag.observe(_since(update.accepted_at, now))
