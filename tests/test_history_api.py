@@ -99,3 +99,31 @@ async def test_updates_on_other_boards_stay_out_of_the_global_history(
     await ledger.record([ScoreUpdate.new("alice", "Alice", 61, board=laps)])
     body = await (await history(api, make_token("alice"), "alice")).json()
     assert [(e["increment"], e["score"]) for e in body["entries"]] == [(3, 3)]
+
+
+async def test_a_boards_history_has_what_was_posted_the_value_it_led_to_and_the_season(
+    api, ledger, make_token: TokenFactory
+):
+    from scoreboard.web.keys import BOARDS
+
+    laps = Board("laps", "Lap times", operator="best", order="asc")
+    await api.app[BOARDS].put(laps)
+    await ledger.record([ScoreUpdate.new("alice", "Alice", 3)])
+    await ledger.record([ScoreUpdate.new("alice", "Alice", t, board=laps) for t in (61, 58, 70)])
+    await ledger.record([ScoreUpdate.new("alice", "Alice", 64, board=laps, season=2)])
+    token = make_token("alice")
+    first = await api.get("/api/boards/laps/users/alice/history?limit=3", headers=bearer(token))
+    body = await first.json()
+    assert (first.status, body["boardId"], body["userId"]) == (200, "laps", "alice")
+    assert [(e["posted"], e["score"], e["season"]) for e in body["entries"]] == [
+        (64, 64, 2),
+        (70, 58, 1),
+        (58, 58, 1),
+    ]
+    rest = await api.get(
+        f"/api/boards/laps/users/alice/history?before={body['nextBefore']}", headers=bearer(token)
+    )
+    assert [e["posted"] for e in (await rest.json())["entries"]] == [61]
+    other = await api.get("/api/boards/laps/users/bob/history", headers=bearer(token))
+    unknown = await api.get("/api/boards/nowhere/users/alice/history", headers=bearer(token))
+    assert (other.status, unknown.status) == (403, 404)

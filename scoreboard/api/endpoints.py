@@ -382,6 +382,27 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             503: shared(UNAVAILABLE),
         },
     ),
+    Endpoint(
+        "getBoardHistory",
+        "GET",
+        "/api/boards/{boardId}/users/{userId}/history",
+        "boards",
+        "The caller's own applied updates on a board, every season, newest first",
+        description=(
+            "As `GET /api/users/{{userId}}/history`, for one board: each entry with what was "
+            "posted, the value it led to and its season. Only with a PostgreSQL ledger."
+        ),
+        query=queries.HistoryQuery,
+        answers={
+            200: Answer("A page of the history", models.BoardHistoryPage),
+            308: shared(HTTPS_REDIRECT),
+            400: error("`limit` or `before` out of range, or a malformed `userId` or `boardId`"),
+            401: shared(UNAUTHORIZED),
+            403: error("`userId` is not the token's `sub`"),
+            404: error("`Board not found`, or this deployment keeps no ledger"),
+            503: shared(UNAVAILABLE),
+        },
+    ),
     _admin(
         "removeUser",
         "DELETE",

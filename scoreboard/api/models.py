@@ -461,3 +461,28 @@ class SeasonReset(Wire):
     board_id: BoardId
     closed_season: Annotated[Season, msgspec.Meta(description="The season that closed")]
     season: Annotated[Season, msgspec.Meta(description="The live season now, empty")]
+
+
+class BoardHistoryEntry(Wire):
+    """One applied update on a board: what was posted, the value it led to, in which season."""
+
+    entry_id: Annotated[str, msgspec.Meta(pattern="^[0-9]+$")]
+    message_id: str
+    username: str
+    posted: Annotated[int, msgspec.Meta(ge=0, le=MAX_SAFE_INTEGER, description="`score` as posted")]
+    score: Annotated[int, msgspec.Meta(ge=0, le=MAX_SAFE_INTEGER, description="The value after it")]
+    season: SeasonNumber
+    accepted_at: Annotated[str, msgspec.Meta(extra_json_schema={"format": "date-time"})]
+    applied_at: Annotated[str, msgspec.Meta(extra_json_schema={"format": "date-time"})]
+
+
+class BoardHistoryPage(Wire):
+    """A page of a user's history on one board, every season, newest first."""
+
+    user_id: str
+    board_id: BoardId
+    entries: list[BoardHistoryEntry]
+    next_before: Annotated[
+        str | None,
+        msgspec.Meta(description="Pass as `before` for the next, older page; null at the end"),
+    ]

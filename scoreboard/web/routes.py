@@ -17,7 +17,7 @@ from scoreboard.reads.board import (
     get_user_rank,
 )
 from scoreboard.reads.boards import get_board, list_boards
-from scoreboard.reads.history import get_history
+from scoreboard.reads.history import get_board_history, get_history
 from scoreboard.reads.seasons import get_season_leaderboard, list_seasons
 from scoreboard.web import admin_routes
 from scoreboard.web.demo import get_demo
@@ -34,6 +34,7 @@ HANDLERS: dict[str, Handler] = {
     "postBoardScore": post_board_score,
     "getBoardLeaderboard": get_board_leaderboard,
     "getBoardUserRank": get_board_user_rank,
+    "getBoardHistory": get_board_history,
     "listSeasons": list_seasons,
     "getSeasonLeaderboard": get_season_leaderboard,
     "getHistory": get_history,
