@@ -203,7 +203,13 @@
     return `/api/boards/${encodeURIComponent(boardId)}`;
   }
 
-  async function loadSeasons() {
+  // A season that has just closed is listed once a worker has archived it, a second or so later.
+  const SEASON_RETRY_MS = 1000;
+  const SEASON_RETRIES = 60;
+  let seasonRetry = null;
+
+  async function loadSeasons(retries = SEASON_RETRIES) {
+    clearTimeout(seasonRetry);
     const boardId = selected;
     const section = byId("seasons");
     const list = byId("season-list");
@@ -222,6 +228,12 @@
     }
     if (boardId !== selected) return;
     const seasons = Array.isArray(body.seasons) ? body.seasons : [];
+    const board = boards.get(boardId);
+    const live = Math.max(board === undefined ? 1 : board.season, shownSeason);
+    const newest = seasons.length > 0 ? seasons[0].season : 0;
+    if (live > 1 && newest < live - 1 && retries > 0) {
+      seasonRetry = setTimeout(() => loadSeasons(retries - 1), SEASON_RETRY_MS);
+    }
     list.replaceChildren(...seasons.map((season) => seasonItem(boardId, season)));
     const empty = byId("seasons-empty");
     empty.textContent = body.failed
