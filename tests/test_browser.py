@@ -330,3 +330,38 @@ async def test_a_picked_board_shows_only_its_scores_and_its_closed_seasons(
     await picker.select_option("global")
     await expect(board_row(page, "bob").locator("td.score")).to_have_text("7")
     await expect(page.locator("#seasons")).to_be_hidden()
+
+
+async def test_the_score_form_posts_to_the_picked_board(
+    processes: Processes,
+    env: dict[str, str],
+    page: Page,
+    http: aiohttp.ClientSession,
+    make_token: TokenFactory,
+) -> None:
+    [web] = processes.start_distributed(env)
+    await admin_post(http, web, "PUT", "/api/admin/boards/cup", {"name": "Winter cup"})
+    # The form shows only with a demo player; this one is Alice, with a token of this secret.
+    demo = {"userId": "alice", "username": "Alice", "token": make_token("alice", "Alice")}
+    await page.route("**/api/demo", lambda route: route.fulfill(json=demo))
+    await open_and_connect(page, web, make_token("viewer"))
+    await expect(page.locator("#score-form")).to_be_visible()
+    await page.locator("#board-picker").select_option("cup")
+    await expect(page.locator("#board-title")).to_have_text("· Winter cup, season 1")
+
+    await page.fill("#increment", "4")
+    await asyncio.gather(
+        expect(board_row(page, "alice").locator("td.score")).to_have_text(
+            "4", timeout=VISIBLE_WITHIN_MS
+        ),
+        page.click("#score-form button[type=submit]"),
+    )
+    await expect(page.locator("#score-result")).to_have_text("Queued: Alice now has 4.")
+
+    # Back on global the same form keeps SPEC.md's endpoint; the cup's 4 points are not there.
+    await page.locator("#board-picker").select_option("global")
+    await expect(page.locator("#board-rows tr.empty")).to_be_visible()
+    await page.fill("#increment", "9")
+    await page.click("#score-form button[type=submit]")
+    await expect(page.locator("#score-result")).to_have_text("Queued: Alice now has 9.")
+    await expect(board_row(page, "alice").locator("td.score")).to_have_text("9")
