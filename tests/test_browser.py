@@ -365,3 +365,7 @@ async def test_the_score_form_posts_to_the_picked_board(
     await page.click("#score-form button[type=submit]")
     await expect(page.locator("#score-result")).to_have_text("Queued: Alice now has 9.")
     await expect(board_row(page, "alice").locator("td.score")).to_have_text("9")
+
+    # Picked again, the cup opens with its snapshot, not an empty table.
+    await page.locator("#board-picker").select_option("cup")
+    await expect(board_row(page, "alice").locator("td.score")).to_have_text("4")
