@@ -14,7 +14,8 @@ import socketio
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from scoreboard.config import Settings
-from tests.conftest import TokenFactory
+from scoreboard.intake.auth import issue_token
+from tests.conftest import JWT_SECRET, TokenFactory, bearer
 from tests.processes import (
     BACKEND_VARIABLES,
     PROJECT_ROOT,
@@ -22,7 +23,7 @@ from tests.processes import (
     WebProcess,
     service_processes,
 )
-from tests.test_end_to_end import DEMO_TOKEN, post_score
+from tests.test_end_to_end import DEMO_TOKEN, post_score, score_of, watching
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
@@ -255,3 +256,116 @@ async def test_single_process_page_prefills_the_demo_token_and_its_form_posts_a_
     await expect(page.locator("#score-result")).to_have_text("Queued: Demo Player now has 7.")
     await expect(board_row(page, "demo").locator(".username")).to_have_text("Demo Player")
     await screenshot(page, "live_page_single_process.png")
+
+
+async def admin_post(
+    http: aiohttp.ClientSession, web: WebProcess, method: str, path: str, body: object = None
+) -> dict[str, Any]:
+    admin = issue_token(JWT_SECRET, "root", extra_claims={"role": "admin"})
+    async with http.request(method, f"{web.url}{path}", json=body, headers=bearer(admin)) as got:
+        assert got.status in (200, 201), await got.text()
+        answer: dict[str, Any] = await got.json()
+        return answer
+
+
+async def post_board_score(
+    http: aiohttp.ClientSession, web: WebProcess, token: str, board: str, user: str, score: int
+) -> None:
+    path = f"{web.url}/api/boards/{board}/scores"
+    body = {"userId": user, "score": score}
+    async with http.post(path, json=body, headers=bearer(token)) as response:
+        assert response.status == 200, await response.text()
+
+
+async def test_a_picked_board_shows_only_its_scores_and_its_closed_seasons(
+    processes: Processes,
+    env: dict[str, str],
+    page: Page,
+    http: aiohttp.ClientSession,
+    make_token: TokenFactory,
+) -> None:
+    [web] = processes.start_distributed(env)
+    await admin_post(http, web, "PUT", "/api/admin/boards/cup", {"name": "Winter cup"})
+    viewer = make_token("viewer")
+    await open_and_connect(page, web, viewer)
+    picker = page.locator("#board-picker")
+    await expect(picker).to_have_value("global")
+    await expect(page.locator("#board-title")).to_have_text("· Global, season 1")
+    await expect(page.locator("#seasons")).to_be_hidden()  # global never closes a season
+
+    await picker.select_option("cup")
+    await expect(page.locator("#board-title")).to_have_text("· Winter cup, season 1")
+    await expect(page.locator("#board-rows tr.empty")).to_be_visible()
+    await expect(page.locator("#seasons-empty")).to_be_visible()
+
+    # A score on global reaches global's subscribers, not the page watching the cup.
+    async with watching(web.url, viewer) as on_global:
+        await post_score(http, web, make_token("bob", "Bob"), "bob", 7)
+        await on_global.update_where(lambda update: score_of("bob", update) == 7)
+    alice = board_row(page, "alice")
+    await asyncio.gather(
+        expect(alice.locator("td.score")).to_have_text("5", timeout=VISIBLE_WITHIN_MS),
+        post_board_score(http, web, make_token("alice", "Alice"), "cup", "alice", 5),
+    )
+    await expect(page.locator("#board-meta")).to_have_attribute("data-season", "1")
+    assert "bob" not in await page.evaluate("window.renderedUsers")
+    await screenshot(page, "live_page_board.png")
+
+    closed = await admin_post(http, web, "POST", "/api/admin/boards/cup/reset")
+    assert closed["closedSeason"] == 1, closed
+    await expect(page.locator("#board-title")).to_have_text("· Winter cup, season 2")
+    await expect(page.locator("#board-rows tr.empty")).to_be_visible()
+    season_one = page.locator('#season-list button[data-season="1"]')
+    await expect(season_one).to_have_text(
+        re.compile(r"^Season 1 \(\d{4}-\d\d-\d\d \d\d:\d\d UTC – \d{4}-.* UTC, 1 entry\)$")
+    )
+    await season_one.click()
+    read = page.locator('#season-rows tr[data-user-id="alice"]')
+    await expect(read.locator("td.rank")).to_have_text("1")
+    await expect(read.locator("td.score")).to_have_text("5")
+    await expect(read.locator(".username")).to_have_text("Alice")
+    await screenshot(page, "live_page_closed_season.png")
+
+    # Back on global: its board, and nothing under the table.
+    await picker.select_option("global")
+    await expect(board_row(page, "bob").locator("td.score")).to_have_text("7")
+    await expect(page.locator("#seasons")).to_be_hidden()
+
+
+async def test_the_score_form_posts_to_the_picked_board(
+    processes: Processes,
+    env: dict[str, str],
+    page: Page,
+    http: aiohttp.ClientSession,
+    make_token: TokenFactory,
+) -> None:
+    [web] = processes.start_distributed(env)
+    await admin_post(http, web, "PUT", "/api/admin/boards/cup", {"name": "Winter cup"})
+    # The form shows only with a demo player; this one is Alice, with a token of this secret.
+    demo = {"userId": "alice", "username": "Alice", "token": make_token("alice", "Alice")}
+    await page.route("**/api/demo", lambda route: route.fulfill(json=demo))
+    await open_and_connect(page, web, make_token("viewer"))
+    await expect(page.locator("#score-form")).to_be_visible()
+    await page.locator("#board-picker").select_option("cup")
+    await expect(page.locator("#board-title")).to_have_text("· Winter cup, season 1")
+
+    await page.fill("#increment", "4")
+    await asyncio.gather(
+        expect(board_row(page, "alice").locator("td.score")).to_have_text(
+            "4", timeout=VISIBLE_WITHIN_MS
+        ),
+        page.click("#score-form button[type=submit]"),
+    )
+    await expect(page.locator("#score-result")).to_have_text("Queued: Alice now has 4.")
+
+    # Back on global the same form keeps SPEC.md's endpoint; the cup's 4 points are not there.
+    await page.locator("#board-picker").select_option("global")
+    await expect(page.locator("#board-rows tr.empty")).to_be_visible()
+    await page.fill("#increment", "9")
+    await page.click("#score-form button[type=submit]")
+    await expect(page.locator("#score-result")).to_have_text("Queued: Alice now has 9.")
+    await expect(board_row(page, "alice").locator("td.score")).to_have_text("9")
+
+    # Picked again, the cup opens with its snapshot, not an empty table.
+    await page.locator("#board-picker").select_option("cup")
+    await expect(board_row(page, "alice").locator("td.score")).to_have_text("4")
