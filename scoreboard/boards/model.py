@@ -39,10 +39,6 @@ class Board:
     reset: Reset = "never"
     authoritative: bool = False  # only service tokens may write
 
-    def better(self, a: int, b: int) -> bool:
-        """True when `a` ranks above `b` on this board."""
-        return a > b if self.order == "desc" else a < b
-
 
 # Always there, exactly SPEC.md's board: POST /api/score/update and GET /api/leaderboard use it.
 GLOBAL_BOARD = Board(GLOBAL_BOARD_ID, "Global")

@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from scoreboard.apply.ledger.migrations import migrate
-from scoreboard.apply.ledger.values import value_after
 from scoreboard.boards.model import GLOBAL_BOARD_ID
+from scoreboard.boards.values import value_after
 from scoreboard.errors import LedgerUnavailable
 from scoreboard.models import ScoreUpdate, UserStanding
 

@@ -19,6 +19,7 @@ from scoreboard.apply.store.rankings import (
     user_rank_around,
 )
 from scoreboard.boards.model import GLOBAL_BOARD, GLOBAL_BOARD_ID, Board
+from scoreboard.boards.values import value_after
 from scoreboard.errors import ScoreOverflow
 from scoreboard.intake.rate_limit import RateWindow, UserRateLimiter
 from scoreboard.intake.rate_policy import RATE_LIMIT_EXAMPLE
@@ -112,21 +113,15 @@ class MemoryLeaderboardStore:
         board_id = self.board.board_id
         live = self.for_board(self.board, self.live_season(board_id))
         old = live._accepted.get(update.user_id, live._value(update.user_id))
-        new = live._combined(old, update.increment)
+        changed = value_after(self.board.operator, self.board.order, old, update.increment)
+        new = old if changed is None else changed
+        assert new is not None  # unchanged means there was a value
         if self.board.operator == "incr" and new > max_total:
             raise ScoreOverflow()
         live._accepted[update.user_id] = new
         if board_id != GLOBAL_BOARD_ID:
             self._pending[(board_id, live.season)].add(update.message_id)
         return Reservation(new, live.season)
-
-    def _combined(self, old: int | None, value: int) -> int:
-        """The user's value after `value` is posted to a board where they have `old`."""
-        if self.board.operator == "incr":
-            return (old or 0) + value
-        if self.board.operator == "best" and old is not None and not self.board.better(value, old):
-            return old
-        return value
 
     async def count_refused(self, user_id: str, limit: RateWindow) -> None:
         await self._requests.check(user_id, limit.text)
@@ -159,10 +154,10 @@ class MemoryLeaderboardStore:
             if not self._remember(update.message_id, applied=True):
                 continue
             old = self._value(update.user_id)
-            new = self._combined(old, update.increment)
+            new = value_after(self.board.operator, self.board.order, old, update.increment)
             self._names[update.user_id] = update.username
             applied = True
-            if new == old and self.board.operator != "incr":
+            if new is None:
                 continue  # the user keeps the place they reached first
             sequence = next(self._seq) if sequences is None else sequences[index]
             old_key = self._rank_keys.get(update.user_id)

@@ -1,4 +1,5 @@
-"""A user's value on a board after one update: apply.lua's rules, for the ledger."""
+"""A user's value on a board after one update: apply.lua's rules, for the ledger and the
+single process's memory store (tests check all three agree)."""
 
 from __future__ import annotations
 
