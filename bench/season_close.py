@@ -71,11 +71,12 @@ async def _send(
     while not stop.is_set():
         update = ScoreUpdate.new(f"flow{sender}-{n}", "Flow", 1, board=BOARD)
         started = time.monotonic()
-        _, season = await store.for_board(BOARD).admit(update, MAX_SAFE_INTEGER)
+        _, season, order = await store.for_board(BOARD).admit(update, MAX_SAFE_INTEGER)
         flow.slowest = max(flow.slowest, time.monotonic() - started)
         flow.accepted += 1
         flow.per_season[season] = flow.per_season.get(season, 0) + 1
-        await store.for_board(BOARD, season).apply([dataclasses.replace(update, season=season)])
+        accepted = dataclasses.replace(update, season=season, accepted_seq=order)
+        await store.for_board(BOARD, season).apply([accepted])
         n += 1
 
 

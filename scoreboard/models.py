@@ -49,6 +49,9 @@ class ScoreUpdate:
     season: int = 1
     operator: Operator = "incr"
     order: Order = "desc"
+    # Its place in the order updates were accepted in (boards other than `global`): a worker
+    # applying a user's updates out of order still ends on the newest `set` (apply.lua).
+    accepted_seq: int | None = None
 
     @classmethod
     def new(
@@ -88,6 +91,8 @@ class ScoreUpdate:
         if self.board_id != GLOBAL_BOARD_ID:  # global's entries stay as before boards existed
             fields.update(board=self.board_id, season=self.season, op=self.operator)
             fields["order"] = self.order
+            if self.accepted_seq is not None:
+                fields["seq"] = self.accepted_seq
         return orjson.dumps(fields)
 
     @property
@@ -105,6 +110,7 @@ class ScoreUpdate:
         accepted_at = data.get("acceptedAt")
         board_id, season = data.get("board", GLOBAL_BOARD_ID), data.get("season", 1)
         operator, order = data.get("op", "incr"), data.get("order", "desc")
+        accepted_seq = data.get("seq")
         if not (
             isinstance(message_id, str)
             and message_id
@@ -120,6 +126,7 @@ class ScoreUpdate:
             and season > 0
             and operator in OPERATORS
             and order in ORDERS
+            and (accepted_seq is None or (type(accepted_seq) is int and accepted_seq > 0))
         ):
             raise PoisonMessage("score update message with missing or mistyped fields")
         # Optional and only for tracing: a message without a usable one is still applied.
@@ -135,6 +142,7 @@ class ScoreUpdate:
             season,
             operator,
             order,
+            accepted_seq,
         )
 
     @classmethod
@@ -211,3 +219,4 @@ class UserStanding:
     username: str
     score: int
     sequence: int  # when the user reached `score`; the earlier, the higher among equal scores
+    latest_set: int | None = None  # the acceptance order of their newest `set` (apply.lua)

@@ -82,6 +82,11 @@ async def test_each_board_answers_the_value_its_operator_leads_to(boards_api, na
         ("laps", "best", "asc", 58),
         ("laps", "best", "asc", 70),
     ]
+    # Each carries the order it was accepted in, so a worker applying them out of order can
+    # still tell the newest (tests/test_ledger_boards.py applies them shuffled).
+    orders = [u.accepted_seq for u in updates]
+    assert all(isinstance(order, int) for order in orders)
+    assert orders == sorted(orders) and len(set(orders)) == len(orders)
 
 
 async def test_a_board_counts_apart_from_global_and_from_other_boards(boards_api):

@@ -113,8 +113,8 @@ class Deployment:
     async def accept(self, board: Board, user: str, value: int) -> ScoreUpdate:
         """Accept an update as the web does: its season is the one live at reservation."""
         update = ScoreUpdate.new(user, user.title(), value, board=board)
-        _, season = await self.store.for_board(board).admit(update, MAX_SAFE_INTEGER)
-        return dataclasses.replace(update, season=season)
+        _, season, order = await self.store.for_board(board).admit(update, MAX_SAFE_INTEGER)
+        return dataclasses.replace(update, season=season, accepted_seq=order)
 
     async def apply(self, *updates: ScoreUpdate) -> None:
         for update in updates:

@@ -3,6 +3,8 @@ single process's memory store (tests check all three agree)."""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from scoreboard.boards.model import Operator, Order
 
 
@@ -20,3 +22,35 @@ def value_after(operator: Operator, order: Order, current: int | None, posted: i
     if operator == "best" and (current > posted if order == "desc" else current < posted):
         return None
     return posted
+
+
+class Place(NamedTuple):
+    """A user's standing on a board other than `global`, as the ledger keeps it."""
+
+    value: int | None  # None: no value yet
+    reached: int | None  # the acceptance order of the update that reached `value`
+    latest: int | None  # the acceptance order of the newest `set` applied
+
+
+def place_after(operator: Operator, order: Order, place: Place, posted: int, seq: int) -> Place:
+    """The user's place once an update accepted at `seq` is applied, whatever order a user's
+    updates are applied in (apply.lua's rules): a `set` older than the newest one applied
+    changes nothing, and among equal values the earliest to reach it ranks first."""
+    if operator == "set":
+        if place.latest is not None and seq < place.latest:
+            return place
+        place = place._replace(latest=seq)
+    new = value_after(operator, order, place.value, posted)
+    if new is not None:
+        reached = seq
+        if operator == "incr" and place.reached is not None:
+            reached = max(seq, place.reached)  # the total is reached by its newest update
+        return place._replace(value=new, reached=reached)
+    if (
+        operator == "best"
+        and posted == place.value
+        and place.reached is not None
+        and seq < place.reached
+    ):
+        return place._replace(reached=seq)  # the same best value, reached earlier
+    return place

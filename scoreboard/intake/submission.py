@@ -100,11 +100,11 @@ class ScoreSubmission:
         # no later answer for that user has counted it in its newScore.
         board = _board_of(update)
         async with self._one_per_user.hold(f"{update.board_id}\0{update.user_id}"):
-            new_score, season = await self._store.for_board(board).admit(
+            new_score, season, accepted_seq = await self._store.for_board(board).admit(
                 update, MAX_SAFE_INTEGER, limit
             )
-            if season != update.season:
-                update = dataclasses.replace(update, season=season)
+            if (season, accepted_seq) != (update.season, update.accepted_seq):
+                update = dataclasses.replace(update, season=season, accepted_seq=accepted_seq)
             store = self._store.for_board(board, season)
             try:
                 await self._publishes.submit((update, priority))

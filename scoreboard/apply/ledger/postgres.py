@@ -13,7 +13,7 @@ import asyncpg
 
 from scoreboard.apply.ledger.migrations import migrate
 from scoreboard.boards.model import GLOBAL_BOARD_ID
-from scoreboard.boards.values import value_after
+from scoreboard.boards.values import Place, place_after, value_after
 from scoreboard.errors import LedgerUnavailable
 from scoreboard.models import ScoreUpdate, UserStanding
 
@@ -150,13 +150,18 @@ class PostgresLedger:
                 )
             else:
                 rows = await self._pool.fetch(
-                    """SELECT user_id, username, score, last_entry_id FROM board_scores
+                    """SELECT user_id, username, score,
+                              coalesce(reached_seq, last_entry_id) AS last_entry_id, latest_seq
+                       FROM board_scores
                        WHERE board_id = $1 AND season = $2 AND score IS NOT NULL""",
                     board_id,
                     season,
                 )
         return [
-            UserStanding(r["user_id"], r["username"], r["score"], r["last_entry_id"]) for r in rows
+            UserStanding(
+                r["user_id"], r["username"], r["score"], r["last_entry_id"], r.get("latest_seq")
+            )
+            for r in rows
         ]
 
     async def recently_applied(self, within: timedelta) -> list[tuple[str, datetime]]:
@@ -219,9 +224,7 @@ def _first_deliveries(
     return fresh
 
 
-async def _lock_values(
-    connection: asyncpg.Connection, keys: Sequence[_Key]
-) -> dict[_Key, int | None]:
+async def _lock_values(connection: asyncpg.Connection, keys: Sequence[_Key]) -> dict[_Key, Place]:
     """The current value of each (board, season, user) in `keys`, sorted, each row locked until
     the transaction ends.
 
@@ -231,7 +234,7 @@ async def _lock_values(
     """
     users = [user for board, season, user in keys if (board, season) == _GLOBAL_SEASON]
     others = [key for key in keys if key[:2] != _GLOBAL_SEASON]
-    values: dict[_Key, int | None] = {}
+    values: dict[_Key, Place] = {}
     if users:
         await connection.execute(
             """INSERT INTO user_scores (user_id, username, total, last_entry_id)
@@ -245,7 +248,7 @@ async def _lock_values(
             users,
         ):
             # 0 is no value on global: a total only grows, and a removal restarts it at 0.
-            values[(*_GLOBAL_SEASON, row["user_id"])] = row["total"] or None
+            values[(*_GLOBAL_SEASON, row["user_id"])] = Place(row["total"] or None, None, None)
     if others:
         columns = [list(column) for column in zip(*others, strict=True)]
         await connection.execute(
@@ -255,7 +258,7 @@ async def _lock_values(
             *columns,
         )
         for row in await connection.fetch(
-            """SELECT s.board_id, s.season, s.user_id, s.score
+            """SELECT s.board_id, s.season, s.user_id, s.score, s.reached_seq, s.latest_seq
                FROM board_scores AS s
                JOIN unnest($1::text[], $2::integer[], $3::text[]) AS k(board_id, season, user_id)
                  USING (board_id, season, user_id)
@@ -263,26 +266,28 @@ async def _lock_values(
                FOR UPDATE OF s""",
             *columns,
         ):
-            values[(row["board_id"], row["season"], row["user_id"])] = row["score"]
+            values[(row["board_id"], row["season"], row["user_id"])] = Place(
+                row["score"], row["reached_seq"], row["latest_seq"]
+            )
     return values
 
 
 async def _insert_entries(
-    connection: asyncpg.Connection, fresh: Sequence[ScoreUpdate], values: dict[_Key, int | None]
+    connection: asyncpg.Connection, fresh: Sequence[ScoreUpdate], places: dict[_Key, Place]
 ) -> dict[str, int]:
     resulting, changed = [], []
     for update in fresh:
         key = _key(update)
-        new = value_after(update.operator, update.order, values[key], update.increment)
-        if new is not None:
-            values[key] = new
-        resulting.append(values[key])
-        changed.append(new is not None)
+        before = places[key]
+        after = _place_after(update, before)
+        places[key] = after
+        resulting.append(after.value)
+        changed.append(after.value != before.value or after.reached != before.reached)
     rows = await connection.fetch(
         """INSERT INTO score_ledger (message_id, board_id, season, user_id, username, increment,
-                                     resulting_score, accepted_at)
+                                     resulting_score, accepted_at, accepted_seq)
            SELECT * FROM unnest($1::text[], $2::text[], $3::integer[], $4::text[], $5::text[],
-                                $6::bigint[], $7::bigint[], $8::timestamptz[])
+                                $6::bigint[], $7::bigint[], $8::timestamptz[], $9::bigint[])
            RETURNING message_id, id""",
         [u.message_id for u in fresh],
         [u.board_id for u in fresh],
@@ -292,6 +297,7 @@ async def _insert_entries(
         [u.increment for u in fresh],
         resulting,
         [datetime.fromtimestamp(u.accepted_at, UTC) for u in fresh],
+        [u.accepted_seq for u in fresh],
     )
     entry_ids = {row["message_id"]: row["id"] for row in rows}
     # The rows took their ids in the order of `fresh`, the order their values were computed in.
@@ -302,8 +308,19 @@ async def _insert_entries(
         if value_changed:
             set_by = entry_ids[update.message_id]
         latest[key] = _Latest(update.username, set_by)
-    await _save_values(connection, latest, values)
+    await _save_values(connection, latest, places)
     return entry_ids
+
+
+def _place_after(update: ScoreUpdate, before: Place) -> Place:
+    """The user's place once `update` is applied: by acceptance order when it carries one (any
+    order of application ends the same), else in the order recorded (global, older messages)."""
+    if update.accepted_seq is not None:
+        return place_after(
+            update.operator, update.order, before, update.increment, update.accepted_seq
+        )
+    new = value_after(update.operator, update.order, before.value, update.increment)
+    return before if new is None else before._replace(value=new)
 
 
 @dataclass(frozen=True)
@@ -316,7 +333,7 @@ class _Latest:
 
 
 async def _save_values(
-    connection: asyncpg.Connection, latest: dict[_Key, _Latest], values: dict[_Key, int | None]
+    connection: asyncpg.Connection, latest: dict[_Key, _Latest], places: dict[_Key, Place]
 ) -> None:
     on_global = {key: last for key, last in latest.items() if key[:2] == _GLOBAL_SEASON}
     others = {key: last for key, last in latest.items() if key[:2] != _GLOBAL_SEASON}
@@ -330,21 +347,26 @@ async def _save_values(
                WHERE s.user_id = v.user_id""",
             [user for _, _, user in on_global],
             [last.username for last in on_global.values()],
-            [values[key] for key in on_global],
+            [places[key].value for key in on_global],
             [last.set_by for last in on_global.values()],
         )
     if others:
         await connection.execute(
             """UPDATE board_scores AS s
                SET username = v.username, score = v.score,
-                   last_entry_id = coalesce(v.set_by, s.last_entry_id)
+                   last_entry_id = coalesce(v.set_by, s.last_entry_id),
+                   reached_seq = v.reached_seq, latest_seq = v.latest_seq
                FROM unnest($1::text[], $2::integer[], $3::text[], $4::text[], $5::bigint[],
-                           $6::bigint[]) AS v(board_id, season, user_id, username, score, set_by)
+                           $6::bigint[], $7::bigint[], $8::bigint[])
+                    AS v(board_id, season, user_id, username, score, set_by, reached_seq,
+                         latest_seq)
                WHERE (s.board_id, s.season, s.user_id) = (v.board_id, v.season, v.user_id)""",
             [board for board, _, _ in others],
             [season for _, season, _ in others],
             [user for _, _, user in others],
             [last.username for last in others.values()],
-            [values[key] for key in others],
+            [places[key].value for key in others],
             [last.set_by for last in others.values()],
+            [places[key].reached for key in others],
+            [places[key].latest for key in others],
         )

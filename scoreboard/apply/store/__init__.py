@@ -20,10 +20,12 @@ FORGET_GRACE_SECONDS = 30
 
 
 class Reservation(NamedTuple):
-    """An accepted update: the user's value once it is applied, and the season it counts in."""
+    """An accepted update: the user's value once it is applied, the season it counts in, and
+    (boards other than `global`, else None) its place in the order updates were accepted in."""
 
     new_score: int
     season: int
+    accepted_seq: int | None = None
 
 
 class LeaderboardStore(Protocol):
@@ -68,8 +70,9 @@ class LeaderboardStore(Protocol):
     ) -> Leaderboard | None:
         """Apply each update exactly once (redeliveries are skipped).
 
-        `sequences` orders ties: the ledger's entry ids when there is a ledger, so a board
-        rebuilt from it ranks equal scores the same way. Without them the store draws its own.
+        `sequences` orders ties on `global`: the ledger's entry ids when there is a ledger, so
+        a board rebuilt from it ranks equal scores the same way; without them the store draws
+        its own. Other boards order by each update's `accepted_seq`.
         `forget`: ids of earlier updates to forget (see forget()), in the same call; forgotten
         even when this batch is refused.
         Returns the new top of the board when it changed, else None.

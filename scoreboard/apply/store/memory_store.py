@@ -160,6 +160,8 @@ class MemoryLeaderboardStore:
             if new is None:
                 continue  # the user keeps the place they reached first
             sequence = next(self._seq) if sequences is None else sequences[index]
+            if update.accepted_seq is not None:
+                sequence = update.accepted_seq
             old_key = self._rank_keys.get(update.user_id)
             if old_key is not None:
                 self._ranking.remove(old_key)

@@ -158,10 +158,12 @@ class RedisLeaderboardStore:
             args += [admission.operator, admission.sign]
             args += ["", 0] if limit is None else [limit.amount, limit.milliseconds]
         async with redis_errors_as_unavailable():
-            reply = await self._reserve(args=args)
+            reply = await self._reserve(keys=[self._keys.accept_order], args=args)
         return [
-            _admitted(int(code), int(value), int(season))
-            for code, value, season in zip(reply[::3], reply[1::3], reply[2::3], strict=True)
+            _admitted(int(code), int(value), int(season), int(order))
+            for code, value, season, order in zip(
+                reply[::4], reply[1::4], reply[2::4], reply[3::4], strict=True
+            )
         ]
 
     async def release(self, update: ScoreUpdate) -> bool:
@@ -194,7 +196,9 @@ class RedisLeaderboardStore:
         season = self.season if keys.seasonal == "1" else ""
         args += [self._forget_grace, self.board.operator, self._sign, season, len(forget), *forget]
         for index, update in enumerate(updates):
-            sequence = "" if sequences is None else sequences[index]
+            sequence: int | str = "" if sequences is None else sequences[index]
+            if update.accepted_seq is not None:
+                sequence = update.accepted_seq
             args += [update.message_id, update.user_id, update.username, update.increment, sequence]
         try:
             async with redis_errors_as_unavailable():
@@ -253,7 +257,10 @@ class RedisLeaderboardStore:
         keys = self._keys
         async with redis_errors_as_unavailable():
             result = await self._remove(
-                keys=[keys.board, keys.members, keys.names, keys.accepted, keys.version, keys.top],
+                keys=[
+                    *(keys.board, keys.members, keys.names, keys.accepted, keys.version),
+                    *(keys.top, keys.latest),
+                ],
                 args=[TOP_N, self._sign, *(user_ids or [])],
             )
         version = int(result[1])
@@ -273,6 +280,7 @@ class RedisLeaderboardStore:
         keys = self._keys
         # `started` and `ended`: the season's times, written when it was moved (seasons.py).
         live = [keys.accepted, keys.pending, keys.seq, keys.top, keys.synced, keys.rebuild_lock]
+        live.append(keys.latest)
         return [*live, f"{keys.prefix}started", f"{keys.prefix}ended"]
 
     async def keep_in_place(self, closed_key: str, started_at: str, ended_at: str) -> bool:
@@ -354,6 +362,7 @@ class RedisLeaderboardStore:
             version = max(int(await self._client.get(keys.version) or 0), version_floor) + 1
             async with self._client.pipeline(transaction=True) as pipe:
                 pipe.delete(keys.board, keys.members, keys.names, keys.top, keys.synced)
+                pipe.delete(keys.latest)
                 for group in _chunks(ranked, 5000):
                     members: dict[Any, Any] = {
                         s.user_id: f"{s.sequence:016d}:{s.user_id}" for s in group
@@ -362,6 +371,11 @@ class RedisLeaderboardStore:
                     pipe.hset(keys.members, mapping=members)
                     names: dict[Any, Any] = {s.user_id: s.username for s in group}
                     pipe.hset(keys.names, mapping=names)
+                    latest: dict[Any, Any] = {
+                        s.user_id: s.latest_set for s in group if s.latest_set is not None
+                    }
+                    if latest:
+                        pipe.hset(keys.latest, mapping=latest)
                 pipe.set(keys.seq, max((s.sequence for s in ranked), default=0))
                 pipe.set(keys.version, version)
                 pipe.set(keys.top, encoded)
@@ -389,10 +403,10 @@ class _Admission:
     limit: RateWindow | None
 
 
-def _admitted(code: int, value: int, season: int) -> Reservation | ApiError:
-    """An admission's new total and season, or the refusal reserve.lua answered with."""
+def _admitted(code: int, value: int, season: int, order: int) -> Reservation | ApiError:
+    """An admission's new total, season and order, or the refusal reserve.lua answered with."""
     if code == 0:
-        return Reservation(value, season)
+        return Reservation(value, season, order or None)
     if code == 1:
         return ScoreOverflow()
     return RateLimited(retry_after=max(1, math.ceil(value / 1000)))
@@ -431,11 +445,13 @@ class _Keys:
         # Message ids are unique across boards, and a user's rate limit counts every board.
         self._dedup_prefix = f"{deployment}msg:"
         self.rate_window = f"{deployment}rate:score-update:"
+        self.accept_order = f"{deployment}accept-order"
+        self.latest = f"{prefix}latest"
 
     def for_apply(self) -> list[str]:
         return [
             *(self.board, self.members, self.names, self.seq, self.version, self.top),
-            *(self.synced, self.pending, self.live_season),
+            *(self.synced, self.pending, self.live_season, self.latest),
         ]
 
     def dedup(self, message_id: str) -> str:

@@ -1,11 +1,18 @@
 -- Apply a batch of updates exactly once, then publish the top N if it changed.
 -- KEYS: board (zset), members (hash), names (hash), seq (counter), version (counter), top (string),
 --       synced (string: set once the board matches the ledger), pending (set of the ids of
---       updates accepted in this season and not applied yet), the board's live season number
+--       updates accepted in this season and not applied yet), the board's live season number,
+--       latest (hash: userId -> acceptance order of the newest `set` applied)
 -- ARGV: dedup key prefix, dedup ttl, top n, require synced ('1' with a ledger), forget grace
 --       seconds, operator (incr, best or set), sign, this season ('' on `global`, which has no
 --       seasons), k, then k message ids to forget (see forget_applied.lua), then per update:
 --       messageId, userId, username, value, sequence ('' to draw one from the seq counter)
+--
+-- The sequence is the update's acceptance order on boards other than `global` (reserve.lua),
+-- the ledger's entry id on `global` with a ledger. Workers may apply a user's updates in any
+-- order: the value must not depend on it. `incr` adds up the same in any order; `best` keeps
+-- the best value, reached at the earliest sequence that posted it; a `set` older than the newest
+-- one applied is skipped (boards/values.py holds the same rules for the ledger).
 --
 -- A season that is no longer live takes its late updates (they count where they were accepted)
 -- but publishes no new top: its subscribers watch the new season now.
@@ -36,20 +43,30 @@ for i = first, #ARGV, 5 do
   if redis.call('SET', ARGV[1] .. ARGV[i], 'applied', 'NX', 'EX', ARGV[2]) then
     local value = tonumber(ARGV[i + 3])
     local seq = tonumber(ARGV[i + 4])
+    local stale = false
+    if operator == 'set' and seq then
+      stale = seq < tonumber(redis.call('HGET', KEYS[10], user) or '0')
+      if not stale then redis.call('HSET', KEYS[10], user, ARGV[i + 4]) end
+    end
     local old = redis.call('HGET', members, user)
     local current = old and sign * tonumber(redis.call('ZSCORE', board, old))
+    local reached = old and tonumber(string.sub(old, 1, 16))
     local new = value
-    if operator == 'incr' then
+    if stale then
+      new = nil
+    elseif operator == 'incr' then
       new = (current or 0) + value
-    elseif current and (current == value or (operator == 'best' and current * -sign > value * -sign)) then
-      new = nil  -- no better, or the same: the user keeps the place they reached first
+      -- The total is reached by the newest update counted, whatever order they came in.
+      if seq and reached then seq = math.max(seq, reached) end
+    elseif current == value then
+      -- The same value: the user keeps the place they reached first, unless (`best`) this
+      -- update, applied late, reached it earlier.
+      if not (operator == 'best' and seq and seq < reached) then new = nil end
+    elseif current and operator == 'best' and current * -sign > value * -sign then
+      new = nil
     end
     if new then
-      if old then
-        redis.call('ZREM', board, old)
-        -- Workers may apply a user's ledger entries out of order; the latest entry counts.
-        if seq then seq = math.max(seq, tonumber(string.sub(old, 1, 16))) end
-      end
+      if old then redis.call('ZREM', board, old) end
       seq = seq or redis.call('INCR', KEYS[4])
       local member = string.format('%016.0f:', seq) .. user
       redis.call('ZADD', board, string.format('%.0f', sign * new), member)

@@ -1,9 +1,10 @@
 -- Admit a group of score updates, in order: count each against its user's rate limit, then
--- count it as accepted in its board's live season. Returns three numbers per update:
---   0, the user's value on the board once it is applied, the season   accepted
---   1, 0, 0                                  refused: the value would pass the cap (not counted)
---   2, milliseconds until a request is let in, 0   refused: over the rate limit (not counted)
--- An update with operator '' is a refused request that only counts against the limit (0, 0, 0).
+-- count it as accepted in its board's live season. Returns four numbers per update:
+--   0, the user's value on the board once it is applied, the season, its acceptance order
+--   1, 0, 0, 0                               refused: the value would pass the cap (not counted)
+--   2, milliseconds until a request is let in, 0, 0   refused: over the rate limit (not counted)
+-- An update with operator '' is a refused request that only counts against the limit (0, 0, 0, 0).
+-- KEYS: the deployment's last acceptance order (string)
 -- ARGV: max total (an incr board's cap), rate window key prefix, then per update:
 --       board key prefix, seasonal ('1': the board has seasons, its live one is the number at
 --       <prefix>season (absent: 1) and its keys are under <prefix>s<n>:; '0': `global`, whose
@@ -17,24 +18,32 @@
 -- applies it (apply.lua) or its publish is cancelled (release.lua). A set, not a counter: an
 -- update applied twice, or never reserved here (queued by an older version), changes nothing.
 --
+-- The acceptance order (boards other than `global`; 0 there) tells workers, which may apply a
+-- user's updates in any order, which came last: apply.lua skips a `set` older than the user's
+-- newest applied one, and orders equal values by it. Microseconds of the Redis clock, raised
+-- past the last one handed out: it only grows, also when Redis loses the key.
+--
 -- The rate limit is a moving window per user, across every board: a list of request times,
 -- newest first, at most `amount` long. A request is let in when the amount-th newest is older
 -- than the window.
 local max_total = tonumber(ARGV[1])
 local now = redis.call('TIME')
-now = now[1] * 1000 + math.floor(now[2] / 1000)
+local now_ms = now[1] * 1000 + math.floor(now[2] / 1000)
 local accepted = {}
 local results = {}
+local last_order = tonumber(redis.call('GET', KEYS[1]) or '0')
+local clock = now[1] * 1000000 + now[2]
+local ordered = false
 
 local function admitted(user, amount, window)
   if amount == '' then return 0 end
   local key = ARGV[2] .. user
   amount, window = tonumber(amount), tonumber(window)
   local oldest = redis.call('LINDEX', key, amount - 1)
-  if oldest and tonumber(oldest) > now - window then
-    return math.max(1, tonumber(oldest) + window - now)
+  if oldest and tonumber(oldest) > now_ms - window then
+    return math.max(1, tonumber(oldest) + window - now_ms)
   end
-  redis.call('LPUSH', key, now)
+  redis.call('LPUSH', key, now_ms)
   redis.call('LTRIM', key, 0, amount - 1)
   redis.call('PEXPIRE', key, window)
   return 0
@@ -49,8 +58,9 @@ local function accepted_value(prefix, user, sign)
   return member and sign * tonumber(redis.call('ZSCORE', prefix .. 'board', member)) or nil
 end
 
-local function add(code, value, season)
-  results[#results + 1], results[#results + 2], results[#results + 3] = code, value, season
+local function add(code, value, season, order)
+  local n = #results
+  results[n + 1], results[n + 2], results[n + 3], results[n + 4] = code, value, season, order or 0
 end
 
 for i = 3, #ARGV, 9 do
@@ -86,9 +96,15 @@ for i = 3, #ARGV, 9 do
       accepted[slot] = new
       -- Lua prints numbers with 14 significant digits; '%.0f' keeps all 16.
       redis.call('HSET', prefix .. 'accepted', user, string.format('%.0f', new))
-      if seasonal == '1' then redis.call('SADD', prefix .. 'pending', message) end
-      add(0, new, season)
+      local order = 0
+      if seasonal == '1' then
+        redis.call('SADD', prefix .. 'pending', message)
+        last_order = math.max(clock, last_order + 1)
+        order, ordered = last_order, true
+      end
+      add(0, new, season, order)
     end
   end
 end
+if ordered then redis.call('SET', KEYS[1], string.format('%.0f', last_order)) end
 return results
