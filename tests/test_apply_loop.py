@@ -218,7 +218,7 @@ def test_applied_updates_are_summed_up_in_one_info_line_per_interval(caplog):
 
 
 async def test_with_a_ledger_every_board_in_a_batch_is_recorded_and_applied(
-    namespace, delete_queues, client, ledger
+    namespace, delete_queues, client, ledger, caplog
 ):
     laps = Board("laps", "Lap times", operator="best", order="asc")
     updates = [
@@ -245,8 +245,10 @@ async def test_with_a_ledger_every_board_in_a_batch_is_recorded_and_applied(
     async def all_applied() -> bool:
         return stats.updates == len(updates)
 
-    await run_until(all_applied, consumer, task)
+    with caplog.at_level(logging.WARNING, logger="scoreboard.apply.apply_loop"):
+        await run_until(all_applied, consumer, task)
     assert (stats.batches, stats.dead_lettered) == (1, 0)
+    assert caplog.records == [], "both boards applied together, not one update at a time"
     on_laps = store.for_board(laps)
     assert [(r.user_id, r.score) for r in (await on_laps.board_page(0, 10)).entries] == [
         ("alice", 58),

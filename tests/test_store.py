@@ -8,13 +8,14 @@ import itertools
 import pytest
 import redis.asyncio as redis
 
-from scoreboard.apply.store import LeaderboardStore
+from scoreboard.apply.store import BoardBatch, LeaderboardStore
 from scoreboard.apply.store.redis_store import RedisLeaderboardStore
 from scoreboard.boards.model import Board
 from scoreboard.errors import RateLimited, ScoreOverflow
 from scoreboard.intake.rate_limit import rate_window
 from scoreboard.models import Leaderboard, ScoreUpdate
 from tests.conftest import REDIS_URL
+from tests.private_services import PrivateRedis
 
 MAX_SAFE = 2**53 - 1
 
@@ -297,3 +298,48 @@ async def test_a_set_board_moves_a_user_whose_value_changed_behind_those_who_rea
     await post_and_apply(last, "fay", 10)
     page = await last.board_page(0, 10)
     assert [(r.user_id, r.score) for r in page.entries] == [("gus", 10), ("fay", 10)]
+
+
+async def test_one_batch_over_several_boards_applies_each_on_its_own(store: LeaderboardStore):
+    laps, last = store.for_board(LAPS), store.for_board(LAST)
+    shares = [
+        BoardBatch(store, [update("ann", 5), update("bob", 3)]),
+        BoardBatch(laps, [ScoreUpdate.new("ann", "Ann", 61, board=LAPS)]),
+        BoardBatch(last, []),  # a board with nothing in this batch changes nothing
+        BoardBatch(last, [ScoreUpdate.new("cy", "Cy", 7, board=LAST)]),
+    ]
+    outcomes = await store.apply_boards(shares)
+    assert [None if o is None else (o.board_id, rows(o)) for o in outcomes] == [
+        ("global", [("ann", "Ann", 5), ("bob", "Bob", 3)]),
+        ("laps", [("ann", "Ann", 61)]),
+        None,
+        ("last", [("cy", "Cy", 7)]),
+    ]
+    again = await store.apply_boards(shares)
+    assert again == [None, None, None, None], "each update counts once"
+    assert rows(await laps.leaderboard()) == [("ann", "Ann", 61)]
+
+
+async def test_a_batch_over_several_boards_survives_redis_forgetting_its_scripts(
+    tmp_path, namespace: str
+):
+    server = PrivateRedis(tmp_path)
+    server.start()
+    client = redis.from_url(server.url)
+    try:
+        store = RedisLeaderboardStore(client, f"{namespace}:")
+        await store.apply([update("ann", 1)])  # the script is loaded now
+        await client.script_flush()  # as after a Redis restart
+        outcomes = await store.apply_boards(
+            [
+                BoardBatch(store, [update("ann", 2)]),
+                BoardBatch(store.for_board(LAPS), [ScoreUpdate.new("bo", "Bo", 9, board=LAPS)]),
+            ]
+        )
+        assert [rows(o) for o in outcomes if not isinstance(o, Exception)] == [
+            [("ann", "Ann", 3)],
+            [("bo", "Bo", 9)],
+        ]
+    finally:
+        await client.aclose()
+        server.stop()

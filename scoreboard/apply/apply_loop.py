@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -14,9 +13,9 @@ from scoreboard.apply.forgetting import Forgetting
 from scoreboard.apply.ledger.postgres import PostgresLedger
 from scoreboard.apply.ledger.rebuild import ensure_board_matches_ledger
 from scoreboard.apply.redeliveries import RedeliveryCounter
-from scoreboard.apply.store import LeaderboardStore
+from scoreboard.apply.store import BoardBatch, LeaderboardStore
 from scoreboard.apply.store.redis_store import RedisLeaderboardStore
-from scoreboard.boards.model import GLOBAL_BOARD_ID, Board
+from scoreboard.boards.model import GLOBAL_BOARD, GLOBAL_BOARD_ID, Board
 from scoreboard.errors import BoardOutOfSync
 from scoreboard.models import Leaderboard, ScoreUpdate
 from scoreboard.ops.metrics import Metrics
@@ -149,31 +148,40 @@ class _BatchApplier:
             ledger = self._ledgered.ledger
             ids = await until_available(lambda: ledger.record(updates))
             entry_ids = dict(zip((u.message_id for u in updates), ids, strict=True))
-        on_global = [u for u in updates if u.board_id == GLOBAL_BOARD_ID]
+        # Every board's share in one round trip: the cost of a batch does not grow with the
+        # number of boards it touches.
+        batches = [
+            BoardBatch(self._store_of(board, season), group, _sequences(group, entry_ids))
+            for (board, season), group in _by_board(updates).items()
+        ]
+        outcomes = await until_available(lambda: self._store.apply_boards(batches, forget))
         changed = []
-        if on_global or forget:
-            changed.append(
-                await self._apply_global(on_global, _sequences(on_global, entry_ids), forget)
-            )
-        for (board, season), group in _by_board(updates).items():
-            store = self._store.for_board(board, season)
-            sequences = _sequences(group, entry_ids)
-            changed.append(await until_available(functools.partial(store.apply, group, sequences)))
-        return [board for board in changed if board is not None]
+        for share, outcome in zip(batches, outcomes, strict=True):
+            if isinstance(outcome, BoardOutOfSync):
+                outcome = await self._rebuild_then_apply(share)
+            if outcome is not None:
+                changed.append(outcome)
+        return changed
 
-    async def _apply_global(
-        self, updates: Sequence[ScoreUpdate], sequences: list[int] | None, forget: Sequence[str]
-    ) -> Leaderboard | None:
+    def _store_of(self, board: Board, season: int) -> LeaderboardStore:
+        if board.board_id == GLOBAL_BOARD_ID:
+            return self._store
+        return self._store.for_board(board, season)
+
+    async def _rebuild_then_apply(self, batch: BoardBatch) -> Leaderboard | None:
+        """Redis lost a board the ledger holds: rebuild it (one worker does), then apply."""
         if self._ledgered is None:
-            return await until_available(lambda: self._store.apply(updates, forget=forget))
-        ledger, board = self._ledgered.ledger, self._ledgered.board
+            raise BoardOutOfSync()
+        ledger, store = self._ledgered.ledger, batch.store
+        assert isinstance(store, RedisLeaderboardStore)
         while True:
+            rebuilt = await until_available(lambda: ensure_board_matches_ledger(ledger, store))
+            if rebuilt is not None:
+                await self.broadcast(rebuilt)
             try:
-                return await until_available(lambda: board.apply(updates, sequences, forget))
+                return await until_available(lambda: store.apply(batch.updates, batch.sequences))
             except BoardOutOfSync:
-                rebuilt = await until_available(lambda: ensure_board_matches_ledger(ledger, board))
-                if rebuilt is not None:
-                    await self.broadcast(rebuilt)
+                continue
 
     async def broadcast(self, board: Leaderboard) -> None:
         try:
@@ -184,14 +192,16 @@ class _BatchApplier:
 
 
 def _by_board(updates: Sequence[ScoreUpdate]) -> dict[tuple[Board, int], list[ScoreUpdate]]:
-    """The updates of boards other than `global`, by board and season, in order.
+    """The updates by board and season, in order, `global`'s first.
 
     The board is rebuilt from what each update carries: it is applied as its board was when
     it was accepted, whatever has become of the board since.
     """
-    groups: dict[tuple[Board, int], list[ScoreUpdate]] = {}
+    groups: dict[tuple[Board, int], list[ScoreUpdate]] = {(GLOBAL_BOARD, 1): []}
     for update in updates:
-        if update.board_id != GLOBAL_BOARD_ID:
+        if update.board_id == GLOBAL_BOARD_ID:
+            groups[(GLOBAL_BOARD, 1)].append(update)
+        else:
             board = Board(update.board_id, update.board_id, update.operator, update.order)
             groups.setdefault((board, update.season), []).append(update)
     return groups

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
 from scoreboard.apply.store.rankings import BoardPage, UserRank
 from scoreboard.boards.model import Board
+from scoreboard.errors import BoardOutOfSync
 from scoreboard.intake.rate_limit import RateWindow
 from scoreboard.models import Leaderboard, ScoreUpdate
 
@@ -26,6 +28,16 @@ class Reservation(NamedTuple):
     new_score: int
     season: int
     accepted_seq: int | None = None
+
+
+@dataclass(frozen=True)
+class BoardBatch:
+    """One board season's share of a worker's batch: its store (from for_board()), its updates
+    and the sequences that order their ties (see LeaderboardStore.apply)."""
+
+    store: LeaderboardStore
+    updates: Sequence[ScoreUpdate]
+    sequences: Sequence[int] | None = None
 
 
 class LeaderboardStore(Protocol):
@@ -76,6 +88,16 @@ class LeaderboardStore(Protocol):
         `forget`: ids of earlier updates to forget (see forget()), in the same call; forgotten
         even when this batch is refused.
         Returns the new top of the board when it changed, else None.
+        """
+
+    async def apply_boards(
+        self, batches: Sequence[BoardBatch], forget: Sequence[str] = ()
+    ) -> list[Leaderboard | None | BoardOutOfSync]:
+        """apply() each batch on its own store, all in one round trip where the store can.
+
+        Each batch's outcome, in order: its board's new top, None, or BoardOutOfSync when the
+        board must be rebuilt from the ledger first (nothing of that batch was applied).
+        Other refusals raise, as apply() does; the batches before may stand applied.
         """
 
     async def forget(self, message_ids: Sequence[str]) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from limits.aio.storage import MemoryStorage
 from sortedcontainers import SortedList
 
-from scoreboard.apply.store import DEDUPLICATION_TTL_SECONDS, Reservation
+from scoreboard.apply.store import DEDUPLICATION_TTL_SECONDS, BoardBatch, Reservation
 from scoreboard.apply.store.rankings import (
     BoardPage,
     RankedEntry,
@@ -20,7 +20,7 @@ from scoreboard.apply.store.rankings import (
 )
 from scoreboard.boards.model import GLOBAL_BOARD, GLOBAL_BOARD_ID, Board
 from scoreboard.boards.values import value_after
-from scoreboard.errors import ScoreOverflow
+from scoreboard.errors import BoardOutOfSync, ScoreOverflow
 from scoreboard.intake.rate_limit import RateWindow, UserRateLimiter
 from scoreboard.intake.rate_policy import RATE_LIMIT_EXAMPLE
 from scoreboard.models import TOP_N, Leaderboard, LeaderboardEntry, ScoreUpdate
@@ -175,6 +175,12 @@ class MemoryLeaderboardStore:
         # A season no longer live takes its late updates but pushes nothing: its subscribers
         # watch the new season now.
         return changed if self.season == self.live_season(self.board.board_id) else None
+
+    async def apply_boards(
+        self, batches: Sequence[BoardBatch], forget: Sequence[str] = ()
+    ) -> list[Leaderboard | None | BoardOutOfSync]:
+        await self.forget(forget)
+        return [await b.store.apply(b.updates, b.sequences) for b in batches]
 
     def _publish_if_changed(self) -> Leaderboard | None:
         top = tuple(

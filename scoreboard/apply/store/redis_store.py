@@ -14,9 +14,15 @@ from typing import Any, TypeVar
 
 import redis.asyncio as redis
 from redis.commands.core import AsyncScript
-from redis.exceptions import LockNotOwnedError, ResponseError
+from redis.exceptions import LockNotOwnedError, NoScriptError, ResponseError
 
-from scoreboard.apply.store import DEDUPLICATION_TTL_SECONDS, FORGET_GRACE_SECONDS, Reservation
+from scoreboard.apply.store import (
+    DEDUPLICATION_TTL_SECONDS,
+    FORGET_GRACE_SECONDS,
+    BoardBatch,
+    LeaderboardStore,
+    Reservation,
+)
 from scoreboard.apply.store.rankings import (
     BoardPage,
     RankedEntry,
@@ -189,6 +195,75 @@ class RedisLeaderboardStore:
         if not updates:
             await self.forget(forget)
             return None
+        keys, args = self._apply_call(updates, sequences, forget)
+        try:
+            async with redis_errors_as_unavailable():
+                result = await self._apply(keys=keys, args=args)
+        except ResponseError as exc:
+            raise UpdateRejected(str(exc)) from exc
+        outcome = self._applied(result, updates)
+        if isinstance(outcome, BoardOutOfSync):
+            raise outcome
+        return outcome
+
+    async def apply_boards(
+        self, batches: Sequence[BoardBatch], forget: Sequence[str] = ()
+    ) -> list[Leaderboard | None | BoardOutOfSync]:
+        outcomes: list[Leaderboard | None | BoardOutOfSync] = [None] * len(batches)
+        filled = [index for index, batch in enumerate(batches) if batch.updates]
+        if not filled:
+            await self.forget(forget)
+            return outcomes
+        stores = {index: _redis_store(batches[index].store) for index in filled}
+        calls = [
+            stores[index]._apply_call(
+                batches[index].updates,
+                batches[index].sequences,
+                forget if index == filled[0] else (),
+            )
+            for index in filled
+        ]
+        replies = await self._apply_pipelined(calls)
+        for index, reply in zip(filled, replies, strict=True):
+            if isinstance(reply, ResponseError):
+                raise UpdateRejected(str(reply))
+            outcomes[index] = stores[index]._applied(reply, batches[index].updates)
+        return outcomes
+
+    async def _apply_pipelined(
+        self, calls: Sequence[tuple[list[str], list[str | int]]]
+    ) -> list[Any]:
+        """Run apply.lua once per call, every call in one round trip. A call the server answers
+        NOSCRIPT (it restarted, or was flushed) did not run: the script is loaded and only
+        those calls run again."""
+        replies: list[Any] = [None] * len(calls)
+        waiting = list(range(len(calls)))
+        for _ in range(2):
+            async with redis_errors_as_unavailable():
+                async with self._client.pipeline(transaction=False) as pipe:
+                    for index in waiting:
+                        keys, args = calls[index]
+                        pipe.evalsha(self._apply.sha, len(keys), *keys, *args)
+                    results = await pipe.execute(raise_on_error=False)
+                missing = []
+                for index, result in zip(waiting, results, strict=True):
+                    if isinstance(result, NoScriptError):
+                        missing.append(index)
+                    else:
+                        replies[index] = result
+                if not missing:
+                    return replies
+                self._apply.sha = await self._client.script_load(self._apply.script)
+            waiting = missing
+        raise UpdateRejected("apply.lua could not be loaded")
+
+    def _apply_call(
+        self,
+        updates: Sequence[ScoreUpdate],
+        sequences: Sequence[int] | None,
+        forget: Sequence[str],
+    ) -> tuple[list[str], list[str | int]]:
+        """The keys and arguments of apply.lua for these updates of this store's board."""
         keys = self._keys
         require_synced = "1" if self._ledger_backed else "0"
         args: list[str | int] = [keys.dedup(""), DEDUPLICATION_TTL_SECONDS, TOP_N, require_synced]
@@ -200,13 +275,14 @@ class RedisLeaderboardStore:
             if update.accepted_seq is not None:
                 sequence = update.accepted_seq
             args += [update.message_id, update.user_id, update.username, update.increment, sequence]
-        try:
-            async with redis_errors_as_unavailable():
-                result = await self._apply(keys=keys.for_apply(), args=args)
-        except ResponseError as exc:
-            raise UpdateRejected(str(exc)) from exc
+        return keys.for_apply(), args
+
+    def _applied(
+        self, result: Sequence[Any], updates: Sequence[ScoreUpdate]
+    ) -> Leaderboard | None | BoardOutOfSync:
+        """What apply.lua's reply means: the new top, None (unchanged), or a rebuild needed."""
         if int(result[0]) == -2:
-            raise BoardOutOfSync()
+            return BoardOutOfSync()
         if int(result[0]) < 0:
             bad = updates[int(result[1])]
             raise UpdateRejected(f"inconsistent board state for user {bad.user_id!r}")
@@ -410,6 +486,12 @@ def _admitted(code: int, value: int, season: int, order: int) -> Reservation | A
     if code == 1:
         return ScoreOverflow()
     return RateLimited(retry_after=max(1, math.ceil(value / 1000)))
+
+
+def _redis_store(store: LeaderboardStore) -> RedisLeaderboardStore:
+    if not isinstance(store, RedisLeaderboardStore):
+        raise TypeError(f"a board of the Redis store expected, got {type(store).__name__}")
+    return store
 
 
 def _text(value: object) -> str:
