@@ -166,3 +166,17 @@ async def test_a_change_still_goes_out_when_the_store_fails_to_answer_once():
     await pusher.broadcast_top10(board)
     await pusher.close()
     assert [data for _, data in emitter.sent] == [Broadcaster.payload(board)]
+
+
+async def test_boards_claiming_their_slots_together_share_one_redis_call(namespace):
+    client = redis.from_url(REDIS_URL)
+    slot = RedisEmitSlot(client, f"{namespace}:")
+    boards = [f"board{n}" for n in range(50)]
+    waits = await asyncio.gather(*(slot.claim(board, 0.5) for board in boards))
+    assert waits == [0.0] * 50, "every board's slot was free"
+    assert slot.script_calls == 1
+    again = await asyncio.gather(slot.claim("board7", 0.5), slot.claim("global", 0.5))
+    assert 0.3 < again[0] <= 0.5, "taken: free again once its period has passed"
+    assert again[1] == 0.0
+    assert slot.script_calls == 2
+    await client.aclose()
