@@ -146,6 +146,8 @@ async def test_a_boards_season_is_rebuilt_from_the_ledger_as_the_store_held_it(
     store = RedisLeaderboardStore(client, f"{namespace}:", ledger_backed=True)
     season = store.for_board(laps, 2)
     await client.set(current_season_key(f"{namespace}:", "laps"), 2)  # only a live season pushes
+    await season.mark_synced()  # started empty, as a move leaves it
+    await store.for_board(laps, 1).mark_synced()
     # Equal times: cal ran 58 before bea did; bea's 75 is no better and changes nothing.
     updates = [
         post(laps, "bea", 61, 2),

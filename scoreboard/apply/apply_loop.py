@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from scoreboard.apply.forgetting import Forgetting
 from scoreboard.apply.ledger.postgres import PostgresLedger
 from scoreboard.apply.ledger.rebuild import ensure_board_matches_ledger
+from scoreboard.apply.ledger.seasons import LedgerSeasons
 from scoreboard.apply.redeliveries import RedeliveryCounter
 from scoreboard.apply.store import LeaderboardStore
 from scoreboard.apply.store.redis_store import RedisLeaderboardStore
-from scoreboard.boards.model import GLOBAL_BOARD_ID, Board
-from scoreboard.errors import BoardOutOfSync
+from scoreboard.boards.model import GLOBAL_BOARD, GLOBAL_BOARD_ID, Board
+from scoreboard.errors import BoardOutOfSync, SeasonClosed
 from scoreboard.models import Leaderboard, ScoreUpdate
 from scoreboard.ops.metrics import Metrics
 from scoreboard.ops.request_ids import bound_request_id
@@ -50,10 +51,11 @@ class ApplyStats:
 
 @dataclass(frozen=True)
 class Ledgered:
-    """A ledger and the Redis board that must mirror it."""
+    """A ledger and the Redis boards that must mirror it."""
 
     ledger: PostgresLedger
     board: RedisLeaderboardStore
+    seasons: LedgerSeasons  # the live season of the boards other than global
 
 
 async def apply_batches(
@@ -152,26 +154,39 @@ class _BatchApplier:
         on_global = [u for u in updates if u.board_id == GLOBAL_BOARD_ID]
         changed = []
         if on_global or forget:
-            changed.append(
-                await self._apply_global(on_global, _sequences(on_global, entry_ids), forget)
-            )
+            sequences = _sequences(on_global, entry_ids)
+            changed.append(await self._apply_to(GLOBAL_BOARD, 1, on_global, sequences, forget))
         for (board, season), group in _by_board(updates).items():
-            store = self._store.for_board(board, season)
             sequences = _sequences(group, entry_ids)
-            changed.append(await until_available(functools.partial(store.apply, group, sequences)))
+            changed.append(await self._apply_to(board, season, group, sequences))
         return [board for board in changed if board is not None]
 
-    async def _apply_global(
-        self, updates: Sequence[ScoreUpdate], sequences: list[int] | None, forget: Sequence[str]
+    async def _apply_to(
+        self,
+        board: Board,
+        season: int,
+        updates: Sequence[ScoreUpdate],
+        sequences: list[int] | None,
+        forget: Sequence[str] = (),
     ) -> Leaderboard | None:
+        """Apply to the board's season; with a ledger, rebuilt first if Redis lost it."""
         if self._ledgered is None:
-            return await until_available(lambda: self._store.apply(updates, forget=forget))
-        ledger, board = self._ledgered.ledger, self._ledgered.board
+            store = self._store.for_board(board, season)
+            apply = functools.partial(store.apply, updates, sequences, forget)
+            return await until_available(apply)
+        ledger, seasons = self._ledgered.ledger, self._ledgered.seasons
+        backed = self._ledgered.board.for_board(board, season)
         while True:
             try:
-                return await until_available(lambda: board.apply(updates, sequences, forget))
+                return await until_available(lambda: backed.apply(updates, sequences, forget))
             except BoardOutOfSync:
-                rebuilt = await until_available(lambda: ensure_board_matches_ledger(ledger, board))
+                try:
+                    rebuilt = await until_available(
+                        lambda: ensure_board_matches_ledger(ledger, backed, seasons)
+                    )
+                except SeasonClosed:  # a late update: the ledger's season counts it
+                    log.info("board %s season %d is archived: not applied", board.board_id, season)
+                    return None
                 if rebuilt is not None:
                     await self.broadcast(rebuilt)
 

@@ -169,7 +169,7 @@ async def put_board(request: web.Request) -> web.Response:
             )
     await app[BOARDS].put(board)
     if existing is None:
-        await app[SEASONS].begin(board_id, datetime.now(UTC))
+        await app[SEASONS].create(board_id, datetime.now(UTC))
     _audit(admin, "create board" if existing is None else "change board", dataclasses.asdict(board))
     answer = models.BoardAnswer(board=board_details(board, await app[SEASONS].current(board_id)))
     return responses.answer(answer, status=201 if existing is None else 200)
