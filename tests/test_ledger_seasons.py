@@ -185,3 +185,24 @@ async def test_of_workers_finding_a_live_season_lost_one_rebuilds_it_and_says_so
     [board] = [board for board in rebuilt if board is not None]
     assert (board.board_id, board.season) == ("cup", 1)
     assert [(entry.user_id, entry.score) for entry in board.top] == [("bob", 9), ("ann", 5)]
+
+
+async def test_a_season_redis_kept_before_the_ledger_did_is_taken_over_not_wiped(
+    worker, ledger, client, namespace
+):
+    # Applied while the deployment had no DATABASE_URL: Redis holds it, the ledger does not.
+    unmarked = RedisLeaderboardStore(client, f"{namespace}:").for_board(CUP, 1)
+    await client.delete(f"{season_prefix(f'{namespace}:', 'cup', 1)}ledger-synced")
+    await unmarked.apply(
+        [ScoreUpdate.new(u, u.title(), v, board=CUP) for u, v in (("a", 3), ("b", 8))]
+    )
+    before = [(s.user_id, s.score) for s in await unmarked.standings()]
+
+    rebuilt = await ensure_board_matches_ledger(
+        ledger, worker.store.for_board(CUP, 1), worker.seasons
+    )
+    assert rebuilt is not None and [(e.user_id, e.score) for e in rebuilt.top] == before
+    assert sorted((s.user_id, s.score) for s in await ledger.standings("cup", 1)) == [
+        ("a", 3),
+        ("b", 8),
+    ]

@@ -146,7 +146,9 @@ class RedisSeasons:
         first = season_prefix(self._prefix, board_id, FIRST_SEASON)
         async with redis_errors_as_unavailable():
             async with self._client.pipeline(transaction=True) as pipe:
-                pipe.set(current_season_key(self._prefix, board_id), FIRST_SEASON, nx=True)
+                # Not NX: an update still queued for a board removed under this id may have
+                # left its season behind. Two nodes creating the board at once both set 1.
+                pipe.set(current_season_key(self._prefix, board_id), FIRST_SEASON)
                 pipe.set(_started_key(self._prefix, board_id), at.isoformat(), nx=True)
                 pipe.set(f"{first}{IN_SYNC_KEY}", 1)  # empty: nothing to rebuild
                 await pipe.execute()
