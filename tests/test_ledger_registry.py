@@ -13,6 +13,7 @@ from scoreboard.apply.ledger.boards import LedgerBoardStorage
 from scoreboard.apply.ledger.postgres import PostgresLedger
 from scoreboard.boards.model import GLOBAL_BOARD, Board
 from scoreboard.boards.registry import BoardRegistry, RedisBoardStorage
+from scoreboard.errors import LedgerUnavailable
 from tests.conftest import REDIS_URL, remove_keys
 
 WEEKLY = Board("weekly", "Weekly sprint", operator="best", reset="weekly")
@@ -86,3 +87,17 @@ async def test_nodes_restoring_at_once_and_a_change_meanwhile_keep_every_board(
     await asyncio.gather(*(node.all() for node in nodes), nodes[0].put(LAPS))
     assert await registry(ledger, client, namespace).all() == [GLOBAL_BOARD, LAPS, WEEKLY]
     assert set(await RedisBoardStorage(client, f"{namespace}:").load()) == {"laps", "weekly"}
+
+
+async def test_until_postgresql_has_the_boards_table_the_boards_redis_holds_are_served(
+    database_url, client, namespace
+):
+    unmigrated = await PostgresLedger.connect(database_url)  # no worker of this version ran yet
+    try:
+        await RedisBoardStorage(client, f"{namespace}:").save(LAPS)
+        assert await registry(unmigrated, client, namespace).get("laps") == LAPS
+        remove_keys(f"{namespace}:")
+        with pytest.raises(LedgerUnavailable):  # nothing to serve: it may have been lost
+            await registry(unmigrated, client, namespace).all()
+    finally:
+        await unmigrated.close()

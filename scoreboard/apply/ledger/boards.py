@@ -17,11 +17,14 @@ import asyncpg
 from scoreboard.apply.ledger.postgres import PostgresLedger, postgres_errors_as_unavailable
 from scoreboard.boards.model import Board
 from scoreboard.boards.registry import RedisBoardStorage
+from scoreboard.errors import LedgerUnavailable
+from scoreboard.ops.log_throttle import LogThrottle
 
 log = logging.getLogger(__name__)
 
 # Any constant works; it only has to be the same for every process of the deployment.
 _BOARDS_LOCK = 0x5C0AEB0A4E
+FALLBACK_LOG_SECONDS = 60.0
 _INSERT = """INSERT INTO boards (board_id, name, operator, ranking, reset, authoritative)
              VALUES ($1, $2, $3, $4, $5, $6)"""
 
@@ -32,15 +35,29 @@ class LedgerBoardStorage:
     def __init__(self, ledger: PostgresLedger, copy: RedisBoardStorage) -> None:
         self._ledger = ledger
         self._copy = copy
+        self._fallbacks = LogThrottle(FALLBACK_LOG_SECONDS)
 
     async def load(self) -> dict[str, Board]:
         boards = await self._copy.load_complete()
         if boards is not None:
             return boards
-        async with self._locked() as connection:
-            boards = await self._copy.load_complete()  # copied back while this node waited?
-            if boards is None:
-                boards = await self._restore(connection)
+        try:
+            async with self._locked() as connection:
+                boards = await self._copy.load_complete()  # copied back while this node waited?
+                if boards is None:
+                    boards = await self._restore(connection)
+        except LedgerUnavailable:
+            # A copy never marked complete (no worker has migrated PostgreSQL for this version
+            # yet) is served as it is; an empty one may be a Redis that lost it: 503.
+            boards = await self._copy.load()
+            if not boards:
+                raise
+            if (unlogged := self._fallbacks.admit()) is not None:
+                log.warning(
+                    "PostgreSQL did not answer: serving the %d boards Redis holds (%d times since)",
+                    len(boards),
+                    unlogged,
+                )
         return boards
 
     async def save(self, board: Board) -> None:
