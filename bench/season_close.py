@@ -100,7 +100,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     closer = SeasonCloser(registry, seasons, closed, _NoPushes(), 12, clock=lambda: now)
     try:
         await registry.put(BOARD)
-        await seasons.begin(BOARD.board_id, STARTED)
+        await seasons.create(BOARD.board_id, STARTED)
         live = store.for_board(BOARD, 1)
         for start in range(0, args.users, BATCH):
             count = min(BATCH, args.users - start)

@@ -18,8 +18,10 @@ ScoreboardError
 │       ├── Overloaded         this node has MAX_UPDATES_IN_FLIGHT updates under way already
 │       ├── QueueUnavailable   the broker did not confirm the message
 │       ├── StoreUnavailable   Redis did not answer
-│       └── LedgerUnavailable  PostgreSQL did not answer
+│       ├── LedgerUnavailable  PostgreSQL did not answer
+│       └── SeasonUnknown      Redis lost a board's live season number; restore it, then retry
 ├── BoardOutOfSync           Redis lost the board the ledger holds; rebuild before applying
+├── SeasonClosed             an update of a season archived as closed: the ledger keeps it alone
 ├── PoisonMessage            a queued message cannot be decoded into a ScoreUpdate
 └── UpdateRejected           the store refuses updates for a reason retrying will not fix
 """
@@ -158,6 +160,18 @@ class LedgerUnavailable(ServiceUnavailable):
     """PostgreSQL did not answer."""
 
     message = "Ledger (PostgreSQL) unavailable, try again"
+
+
+class SeasonUnknown(ServiceUnavailable):
+    """Redis lost a board's live season number (a ledger records it): restore it, then retry."""
+
+    message = "Board is being restored, try again"
+    retry_after = 1
+
+
+class SeasonClosed(ScoreboardError):
+    """A late update of a board's season already archived as closed: recorded in the ledger's
+    season, not brought back to Redis."""
 
 
 class BoardOutOfSync(ScoreboardError):

@@ -40,6 +40,24 @@ def test_every_declared_integer_takes_plain_digits_in_its_range_and_nothing_else
         assert getattr(queries.parse_query(model, MultiDict()), field.name) == field.default
 
 
+@pytest.mark.parametrize(
+    "model",
+    [model for model in DECLARED_QUERIES if queries.board_id_fields(model)],
+    ids=lambda model: model.__name__,
+)
+def test_every_declared_board_parameter_takes_one_board_id_and_nothing_else(model):
+    for field in queries.board_id_fields(model):
+        for good in ("weekly", "0", "a_b-" + "c" * 60):
+            parsed = queries.parse_query(model, MultiDict([(field.name, good)]))
+            assert getattr(parsed, field.name) == good
+        for bad in ("", "Weekly", "-weekly", "_a", "a" * 65, "week ly", "wéekly", "global\n"):
+            with pytest.raises(InvalidQuery, match=f"^{field.name} must be a board id: 1 to 64"):
+                queries.parse_query(model, MultiDict([(field.name, bad)]))
+        with pytest.raises(InvalidQuery):
+            queries.parse_query(model, MultiDict([(field.name, "a"), (field.name, "a")]))
+        assert getattr(queries.parse_query(model, MultiDict()), field.name) is None
+
+
 def test_undeclared_parameters_are_ignored():
     parsed = queries.parse_query(queries.BoardQuery, MultiDict([("page", "x"), ("limit", "3")]))
     assert (parsed.limit, parsed.offset) == (3, 0)

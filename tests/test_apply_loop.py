@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import aio_pika
@@ -12,9 +13,11 @@ import redis.asyncio as redis
 
 from scoreboard.apply.apply_loop import ApplyStats, Ledgered, apply_batches
 from scoreboard.apply.ledger.rebuild import ensure_board_matches_ledger
+from scoreboard.apply.ledger.seasons import LedgerSeasons
 from scoreboard.apply.redeliveries import RedeliveryCounter
 from scoreboard.apply.store.redis_store import RedisLeaderboardStore
 from scoreboard.boards.model import Board
+from scoreboard.boards.seasons import RedisSeasons
 from scoreboard.models import ScoreUpdate
 from scoreboard.push.broadcast import Broadcaster
 from scoreboard.queue.rabbitmq import RabbitConsumer, RabbitPublisher, dead_letter_queue_name
@@ -233,13 +236,14 @@ async def test_with_a_ledger_every_board_in_a_batch_is_recorded_and_applied(
     await publisher.close()
     store = RedisLeaderboardStore(client, f"{namespace}:", ledger_backed=True)
     await ensure_board_matches_ledger(ledger, store)  # what a worker does at start-up
+    seasons = LedgerSeasons(ledger, RedisSeasons(client, f"{namespace}:"))
+    await seasons.create("laps", datetime.now(UTC))  # what an admin creating the board does
     consumer = RabbitConsumer(RABBITMQ_URL, namespace, prefetch=10)
     await consumer.start()
     stats = ApplyStats()
+    ledgered = Ledgered(ledger, store, seasons)
     task = asyncio.create_task(
-        apply_batches(
-            consumer, store, Broadcaster(RecordingEmitter()), stats, None, Ledgered(ledger, store)
-        )
+        apply_batches(consumer, store, Broadcaster(RecordingEmitter()), stats, None, ledgered)
     )
 
     async def all_applied() -> bool:

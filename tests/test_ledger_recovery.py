@@ -1,4 +1,5 @@
-"""The ledger with the real processes: Redis lost and rebuilt, PostgreSQL down mid-stream."""
+"""The ledger with the real processes: Redis lost and rebuilt (global and every other board),
+PostgreSQL down mid-stream."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
@@ -17,6 +19,7 @@ import pytest
 import redis.asyncio as redis
 
 from scoreboard.apply.store.redis_store import RedisLeaderboardStore
+from scoreboard.boards.registry import REFRESH_SECONDS
 from scoreboard.intake.auth import issue_token
 from scoreboard.models import UserStanding
 from tests.conftest import JWT_SECRET, bearer
@@ -29,6 +32,7 @@ from tests.score_stream import (
     wait_for_totals,
 )
 from tests.test_end_to_end import watching
+from tests.test_subscriptions import Chooser
 
 USERS = [f"p{i}" for i in range(6)]
 TOKENS = {user: issue_token(JWT_SECRET, user, user.upper()) for user in USERS}
@@ -215,3 +219,153 @@ async def test_postgres_down_mid_stream_loses_nothing(env, private_postgres, pro
         processes.stop_all()
     finally:
         private_redis.stop()
+
+
+ADMIN = bearer(issue_token(JWT_SECRET, "root", "Root", extra_claims={"role": "admin"}))
+SERVICE = bearer(issue_token(JWT_SECRET, "game-server", extra_claims={"role": "service"}))
+BOARDS_MADE = {
+    "high": {"name": "High scores", "operator": "best"},
+    "coins": {"name": "Coins", "reset": "monthly", "authoritative": True},
+}
+# (board, user, score) in the order posted; a best board keeps the best, an incr board adds.
+SEASON_1 = [("high", "p0", 50), ("high", "p1", 70), ("coins", "p0", 3), ("coins", "p1", 5)]
+SEASON_2_BEFORE = [
+    ("high", "p0", 40),
+    ("high", "p1", 90),
+    ("high", "p2", 60),
+    ("high", "p0", 45),
+    ("coins", "p0", 2),
+    ("coins", "p1", 7),
+    ("coins", "p2", 4),
+]
+SEASON_2_AFTER = [
+    ("high", "p3", 80),
+    ("high", "p2", 65),
+    ("high", "p1", 10),
+    ("coins", "p0", 10),
+    ("coins", "p3", 1),
+    ("coins", "p2", 1),
+]
+
+
+def expected_boards(posts: list[tuple[str, str, int]]) -> dict[str, list[tuple[str, int]]]:
+    """Each board's rows computed afresh from every post (the values here never tie)."""
+    values: dict[str, dict[str, int]] = {board_id: {} for board_id in BOARDS_MADE}
+    for board_id, user, score in posts:
+        held = values[board_id]
+        if BOARDS_MADE[board_id].get("operator") == "best":
+            held[user] = max(score, held.get(user, score))
+        else:
+            held[user] = held.get(user, 0) + score
+    return {
+        board_id: sorted(held.items(), key=lambda row: -row[1]) for board_id, held in values.items()
+    }
+
+
+async def api(http: aiohttp.ClientSession, method: str, url: str, **options: object) -> object:
+    async with http.request(method, url, headers=options.pop("headers", ADMIN), **options) as r:
+        assert r.status in (200, 201), await r.text()
+        return await r.json()
+
+
+async def post_all(http: aiohttp.ClientSession, url: str, posts: list[tuple[str, str, int]]):
+    await asyncio.gather(
+        *(
+            api(
+                http,
+                "POST",
+                f"{url}/api/boards/{board_id}/scores",
+                json={"userId": user, "score": score, "username": user.upper()},
+                headers=SERVICE,
+            )
+            for board_id, user, score in posts
+        )
+    )
+
+
+async def rows(http: aiohttp.ClientSession, url: str, path: str) -> list[tuple[str, int]]:
+    page = await api(http, "GET", f"{url}{path}?limit=100")
+    assert isinstance(page, dict)
+    return [(row["userId"], row["score"]) for row in page["entries"]]
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not await check():
+            await asyncio.sleep(0.1)
+
+
+@asynccontextmanager
+async def watching_boards(url: str, boards: list[str]) -> AsyncIterator[Chooser]:
+    watcher = Chooser()
+    await watcher.connect_choosing(url, TOKENS["p0"], boards)
+    try:
+        yield watcher
+    finally:
+        await watcher.client.disconnect()
+
+
+async def boards_read(http: aiohttp.ClientSession, url: str) -> dict[str, object]:
+    """Everything a reader sees of the boards but their live rows."""
+    seen = {"list": await api(http, "GET", f"{url}/api/boards")}
+    for board_id in BOARDS_MADE:
+        seen[board_id] = await api(http, "GET", f"{url}/api/boards/{board_id}")
+        seen[f"{board_id} seasons"] = await api(http, "GET", f"{url}/api/boards/{board_id}/seasons")
+        seen[f"{board_id} season 1"] = await rows(
+            http, url, f"/api/boards/{board_id}/seasons/1/leaderboard"
+        )
+    return seen
+
+
+async def test_boards_come_back_whole_after_redis_is_emptied(ledger_env, processes, tmp_path):
+    env = ledger_env
+    [web] = processes.start_distributed(env)
+    processes.start_worker(env)  # two workers: one of them rebuilds each board
+    url = web.url
+    async with aiohttp.ClientSession() as http:
+        for board_id, settings in BOARDS_MADE.items():
+            await api(http, "PUT", f"{url}/api/admin/boards/{board_id}", json=settings)
+        await post_all(http, url, SEASON_1)
+        first = expected_boards(SEASON_1)
+
+        async def season_applied(expected: dict[str, list[tuple[str, int]]]) -> bool:
+            live = [await rows(http, url, f"/api/boards/{b}/leaderboard") for b in BOARDS_MADE]
+            return live == list(expected.values())
+
+        await eventually(lambda: season_applied(first))
+        for board_id in BOARDS_MADE:
+            closed = await api(http, "POST", f"{url}/api/admin/boards/{board_id}/reset")
+            assert isinstance(closed, dict) and closed["season"] == 2
+
+        async def archived() -> bool:
+            seen = [await api(http, "GET", f"{url}/api/boards/{b}/seasons") for b in BOARDS_MADE]
+            return all(isinstance(s, dict) and len(s["seasons"]) == 1 for s in seen)
+
+        await eventually(archived)
+        await post_all(http, url, SEASON_2_BEFORE)
+        await eventually(lambda: season_applied(expected_boards(SEASON_2_BEFORE)))
+        before = await boards_read(http, url)
+
+        async with watching_boards(url, ["high"]) as watcher:
+            client = redis.from_url(env["REDIS_URL"])
+            await client.flushdb()
+            await client.aclose()
+            await post_all(http, url, SEASON_2_AFTER)
+            final = expected_boards(SEASON_2_BEFORE + SEASON_2_AFTER)
+            await eventually(lambda: season_applied(final))
+            pushed = await watcher.update_where(
+                lambda update: [(r["userId"], r["score"]) for r in update["top10"]] == final["high"]
+            )
+        assert pushed["season"] == 2
+        # Once a node has copied the boards back to Redis and the web node's list is stale:
+        # the boards, their settings, live seasons and closed seasons are as before the flush.
+        client = redis.from_url(env["REDIS_URL"])
+        copied = f"{env['REDIS_KEY_PREFIX']}boards"
+        await eventually(lambda: client.hexists(copied, "high"))
+        await client.aclose()
+        await asyncio.sleep(REFRESH_SECONDS)
+        assert await boards_read(http, url) == before
+        assert [before[f"{board_id} season 1"] for board_id in BOARDS_MADE] == list(first.values())
+    logs = "".join((tmp_path / f"worker-{n}.log").read_text() for n in (1, 2))
+    for board_id in BOARDS_MADE:
+        assert logs.count(f"rebuilt board {board_id} season 2 from the ledger") == 1, logs

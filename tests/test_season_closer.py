@@ -108,7 +108,7 @@ class Deployment:
     async def create(self, board: Board) -> None:
         registry, _, _ = self._parts()
         await registry.put(board)
-        await self.seasons.begin(board.board_id, FIRST_START)
+        await self.seasons.create(board.board_id, FIRST_START)
 
     async def accept(self, board: Board, user: str, value: int) -> ScoreUpdate:
         """Accept an update as the web does: its season is the one live at reservation."""

@@ -10,6 +10,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from scoreboard.apply.ledger.postgres import PostgresLedger
+from scoreboard.apply.ledger.rebuild import ensure_board_matches_ledger
+from scoreboard.apply.store.redis_store import RedisLeaderboardStore
 from scoreboard.config import Settings
 from scoreboard.intake.auth import issue_token
 from scoreboard.intake.rate_policy import REFRESH_SECONDS
@@ -135,6 +137,8 @@ async def test_removing_a_user_and_resetting_the_board(aiohttp_client, env, data
     api = await app_with(aiohttp_client, env, DATABASE_URL=database_url)
     ledger = await PostgresLedger.connect(database_url, run_migrations=True)
     board = api.app[STORE]
+    assert isinstance(board, RedisLeaderboardStore)
+    await ensure_board_matches_ledger(ledger, board)  # what a worker does at start-up
     updates = [ScoreUpdate.new(u, u.title(), n) for u, n in (("alice", 5), ("bob", 9), ("cat", 2))]
     await board.apply(updates)
     await ledger.record(updates)

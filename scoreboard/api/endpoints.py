@@ -407,9 +407,25 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "removeUser",
         "DELETE",
         "/api/admin/users/{userId}",
-        "Take a user off the board",
-        Answer("Removed; their next update starts from 0", models.Message),
-        {400: error("`userId` breaks the identity rule (see the `UserId` schema)")},
+        "Take a user off every board, or off one",
+        Answer(
+            "Removed from the live season of every board (or of `board`); their next update "
+            "there starts from nothing. Subscribers of a board whose top 10 changed are pushed it",
+            models.Message,
+        ),
+        {
+            400: error(
+                "`userId` breaks the identity rule (see the `UserId` schema), or `board` is not "
+                "a board id"
+            ),
+            404: error("`Board not found`: no board `board`"),
+        },
+        query=queries.RemoveUserQuery,
+        description=(
+            "Closed seasons (and one closing at that moment) keep the user: they are the "
+            "record of what happened. With a ledger the user's values in the live seasons go "
+            "from it too, so a rebuild does not bring them back; their history stays."
+        ),
     ),
     _admin(
         "resetBoard",

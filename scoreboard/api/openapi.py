@@ -27,7 +27,7 @@ from scoreboard.api.endpoints import (
     Answer,
     Endpoint,
 )
-from scoreboard.api.queries import integer_fields
+from scoreboard.api.queries import board_id_fields, integer_fields
 from scoreboard.config import Settings
 from scoreboard.models import TOP_N
 from scoreboard.push.broadcast import LEADERBOARD_EVENT
@@ -210,6 +210,16 @@ def _parameters(endpoint: Endpoint) -> list[Schema]:
                 "required": False,
                 "description": field.description,
                 "schema": schema,
+            }
+        )
+    for board in board_id_fields(endpoint.query) if endpoint.query is not None else ():
+        parameters.append(
+            {
+                "name": board.name,
+                "in": "query",
+                "required": False,
+                "description": board.description,
+                "schema": _ref("schemas", "BoardId"),
             }
         )
     for header in endpoint.headers:

@@ -2,8 +2,8 @@
 
 Every integer parameter is plain ASCII digits, written the one way a client would write it: no
 sign, space, exponent, leading zero or other script's digits, no more digits than its largest
-value has, and given once. Anything else is 400 with a message naming the parameter and its
-range, taken from the declaration.
+value has, and given once. A parameter naming a board is a board id, given once. Anything else
+is 400 with a message naming the parameter and what it takes, from the declaration.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Annotated, TypeVar
 import msgspec
 from multidict import MultiMapping
 
+from scoreboard.boards.model import BOARD_ID_PATTERN, BOARD_ID_SHAPE, is_board_id
 from scoreboard.config import MAX_SAFE_INTEGER
 from scoreboard.errors import InvalidQuery
 
@@ -83,13 +84,27 @@ class DeadLetterReplayQuery(Query):
     ] = MAX_DEAD_LETTERS_PER_CALL
 
 
+class RemoveUserQuery(Query):
+    """?board of DELETE /api/admin/users/{userId}."""
+
+    board: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                pattern=BOARD_ID_PATTERN, description="Only this board (default: every board)"
+            ),
+        ]
+        | None
+    ) = None
+
+
 Q = TypeVar("Q", bound=Query)
 _ASCII_DIGITS = frozenset("0123456789")
 
 
 def parse_query(model: type[Q], query: MultiMapping[str]) -> Q:
     """The declared parameters of `model` read from `query`; InvalidQuery names a bad one."""
-    values: dict[str, int] = {}
+    values: dict[str, int | str] = {}
     for field in integer_fields(model):
         given = query.getall(field.name, [])
         if not given:
@@ -105,6 +120,13 @@ def parse_query(model: type[Q], query: MultiMapping[str]) -> Q:
             values[field.name] = int(raw)
         else:
             raise InvalidQuery(f"{field.name} must be an integer from {field.low} to {field.high}")
+    for board in board_id_fields(model):
+        given = query.getall(board.name, [])
+        if not given:
+            continue
+        if len(given) != 1 or not is_board_id(given[0]):
+            raise InvalidQuery(f"{board.name} must be a board id: {BOARD_ID_SHAPE}")
+        values[board.name] = given[0]
     return msgspec.convert(values, model)
 
 
@@ -118,14 +140,30 @@ class IntegerField(msgspec.Struct, frozen=True):
     description: str | None
 
 
-_FIELDS: dict[type[Query], tuple[IntegerField, ...]] = {}
+class BoardIdField(msgspec.Struct, frozen=True):
+    """One declared parameter naming a board; absent, it names none."""
+
+    name: str
+    description: str | None
+
+
+_FIELDS: dict[type[Query], tuple[tuple[IntegerField, ...], tuple[BoardIdField, ...]]] = {}
 
 
 def integer_fields(model: type[Query]) -> tuple[IntegerField, ...]:
     """The integer parameters `model` declares, for parsing and for the API document."""
+    return _declared(model)[0]
+
+
+def board_id_fields(model: type[Query]) -> tuple[BoardIdField, ...]:
+    """The parameters naming a board that `model` declares."""
+    return _declared(model)[1]
+
+
+def _declared(model: type[Query]) -> tuple[tuple[IntegerField, ...], tuple[BoardIdField, ...]]:
     if (known := _FIELDS.get(model)) is not None:
         return known
-    found = []
+    integers, boards = [], []
     info = msgspec.inspect.type_info(model)
     assert isinstance(info, msgspec.inspect.StructType)
     for field in info.fields:
@@ -136,9 +174,14 @@ def integer_fields(model: type[Query]) -> tuple[IntegerField, ...]:
         if isinstance(kind, msgspec.inspect.Metadata):
             description = (kind.extra_json_schema or {}).get("description")
             kind = kind.type
+        if isinstance(kind, msgspec.inspect.StrType) and kind.pattern == BOARD_ID_PATTERN:
+            boards.append(BoardIdField(field.encode_name, description))
+            continue
         if not isinstance(kind, msgspec.inspect.IntType) or kind.ge is None or kind.le is None:
-            raise TypeError(f"{model.__name__}.{field.name}: only bounded integers are declared")
+            raise TypeError(
+                f"{model.__name__}.{field.name}: only bounded integers and board ids are declared"
+            )
         default = None if field.default in (msgspec.NODEFAULT, None) else field.default
-        found.append(IntegerField(field.encode_name, kind.ge, kind.le, default, description))
-    _FIELDS[model] = result = tuple(found)
+        integers.append(IntegerField(field.encode_name, kind.ge, kind.le, default, description))
+    _FIELDS[model] = result = (tuple(integers), tuple(boards))
     return result

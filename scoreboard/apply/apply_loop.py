@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from scoreboard.apply.forgetting import Forgetting
 from scoreboard.apply.ledger.postgres import PostgresLedger
 from scoreboard.apply.ledger.rebuild import ensure_board_matches_ledger
+from scoreboard.apply.ledger.seasons import LedgerSeasons
 from scoreboard.apply.redeliveries import RedeliveryCounter
 from scoreboard.apply.store import BoardBatch, LeaderboardStore
 from scoreboard.apply.store.redis_store import RedisLeaderboardStore
 from scoreboard.boards.model import GLOBAL_BOARD, GLOBAL_BOARD_ID, Board
-from scoreboard.errors import BoardOutOfSync
+from scoreboard.errors import BoardOutOfSync, SeasonClosed
 from scoreboard.models import Leaderboard, ScoreUpdate
 from scoreboard.ops.metrics import Metrics
 from scoreboard.ops.request_ids import bound_request_id
@@ -49,10 +50,11 @@ class ApplyStats:
 
 @dataclass(frozen=True)
 class Ledgered:
-    """A ledger and the Redis board that must mirror it."""
+    """A ledger and the Redis boards that must mirror it."""
 
     ledger: PostgresLedger
     board: RedisLeaderboardStore
+    seasons: LedgerSeasons  # the live season of the boards other than global
 
 
 async def apply_batches(
@@ -168,18 +170,25 @@ class _BatchApplier:
             return self._store
         return self._store.for_board(board, season)
 
-    async def _rebuild_then_apply(self, batch: BoardBatch) -> Leaderboard | None:
-        """Redis lost a board the ledger holds: rebuild it (one worker does), then apply."""
+    async def _rebuild_then_apply(self, share: BoardBatch) -> Leaderboard | None:
+        """Redis lost a board season the ledger holds: rebuild it (one worker does), then apply."""
         if self._ledgered is None:
             raise BoardOutOfSync()
-        ledger, store = self._ledgered.ledger, batch.store
+        ledger, seasons, store = self._ledgered.ledger, self._ledgered.seasons, share.store
         assert isinstance(store, RedisLeaderboardStore)
         while True:
-            rebuilt = await until_available(lambda: ensure_board_matches_ledger(ledger, store))
+            try:
+                rebuilt = await until_available(
+                    lambda: ensure_board_matches_ledger(ledger, store, seasons)
+                )
+            except SeasonClosed:  # a late update: the ledger's season counts it
+                board = store.board.board_id
+                log.info("board %s season %d is archived: not applied", board, store.season)
+                return None
             if rebuilt is not None:
                 await self.broadcast(rebuilt)
             try:
-                return await until_available(lambda: store.apply(batch.updates, batch.sequences))
+                return await until_available(lambda: store.apply(share.updates, share.sequences))
             except BoardOutOfSync:
                 continue
 

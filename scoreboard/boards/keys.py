@@ -22,5 +22,10 @@ def board_prefix(prefix: str, board_id: str) -> str:
 
 
 def current_season_key(prefix: str, board_id: str) -> str:
-    """The number of the board's live season (absent: 1)."""
+    """The number of the board's live season (absent: 1, or, with a ledger, lost with Redis)."""
     return f"{board_prefix(prefix, board_id)}season"
+
+
+# Under a season's prefix: the season's keys match the ledger. Set when a season starts empty
+# and when it is rebuilt from the ledger; a Redis that lost the season lost it too.
+IN_SYNC_KEY = "ledger-synced"

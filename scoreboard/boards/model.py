@@ -20,7 +20,8 @@ RESETS: tuple[str, ...] = get_args(Reset)
 BOARD_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 MAX_BOARD_NAME_LENGTH = 64
 GLOBAL_BOARD_ID = "global"
-BOARD_ID_RULE = "boardId must be 1 to 64 of a-z, 0-9, '_' and '-', starting with a letter or digit"
+BOARD_ID_SHAPE = "1 to 64 of a-z, 0-9, '_' and '-', starting with a letter or digit"
+BOARD_ID_RULE = f"boardId must be {BOARD_ID_SHAPE}"
 _BOARD_ID = re.compile(BOARD_ID_PATTERN)
 
 

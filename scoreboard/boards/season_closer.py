@@ -140,7 +140,15 @@ class SeasonCloser:
         end = await self._seasons.ended(board.board_id, season)
         if end is not None:  # else another worker archived it and is about to say so
             outstanding = await self._wait_for_pending(board.board_id, season)
-            if outstanding > 0:
+            if outstanding is None:
+                log.warning(
+                    "board %s: closing season %d after waiting %gs: Redis lost which of its"
+                    " accepted updates were still to be applied",
+                    board.board_id,
+                    season,
+                    self._pending_wait,
+                )
+            elif outstanding > 0:
                 log.warning(
                     "board %s: closing season %d with %d accepted updates not applied yet",
                     board.board_id,
@@ -151,9 +159,11 @@ class SeasonCloser:
                 log.info("board %s: season %d archived", board.board_id, season)
         await self._seasons.mark_archived(board.board_id, season)
 
-    async def _wait_for_pending(self, board_id: str, season: int) -> int:
+    async def _wait_for_pending(self, board_id: str, season: int) -> int | None:
+        """0 once nothing accepted in the season is outstanding; else, once the wait is over,
+        how many are (None: not known, so the whole wait was waited)."""
         deadline = time.monotonic() + self._pending_wait
-        while (pending := await self._seasons.pending(board_id, season)) > 0:
+        while (pending := await self._seasons.pending(board_id, season)) != 0:
             if time.monotonic() >= deadline:
                 return pending
             await asyncio.sleep(_PENDING_POLL_SECONDS)

@@ -1,9 +1,11 @@
 """Which season of a board is live and since when, and moving a board on to its next season.
 
-In Redis, under the board's prefix: `season` is the live number (absent: 1), `season-started`
-its start (ISO 8601, set when the board is created), `s<n>:pending` the ids of the updates
-accepted in season n and not applied yet, `s<n>:started` and `s<n>:ended` a closed season's
-times (until it is archived) and `archived` the highest season archived.
+In Redis, under the board's prefix: `season` is the live number (absent: 1; set when the board is
+created), `season-started` its start (ISO 8601), `s<n>:pending` the ids of the updates
+accepted in season n and not applied yet (`s<n>:pending-lost`: Redis lost them, see
+RedisSeasons.restore), `s<n>:started` and `s<n>:ended` a closed season's times (until it is
+archived) and `archived` the highest season archived. With a ledger they are also recorded in
+PostgreSQL, and restored from it when Redis loses them (scoreboard/apply/ledger/seasons.py).
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ import redis.asyncio as redis
 
 from scoreboard.apply.store.memory_store import MemoryLeaderboardStore
 from scoreboard.apply.store.redis_store import load_script
-from scoreboard.boards.keys import board_prefix, current_season_key, season_prefix
+from scoreboard.boards.keys import IN_SYNC_KEY, board_prefix, current_season_key, season_prefix
+from scoreboard.boards.model import GLOBAL_BOARD_ID
 from scoreboard.redis_errors import redis_errors_as_unavailable
 
 FIRST_SEASON = 1
+_PENDING_LOST = "pending-lost"
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,15 @@ class SeasonEnd:
     ended_at: datetime
 
 
+@dataclass(frozen=True)
+class SeasonsRecord:
+    """A board's seasons as recorded outside Redis: what a Redis that lost them is given back."""
+
+    live: Season
+    archived: int  # the highest season archived (0: none)
+    closing: tuple[SeasonEnd, ...]  # ended and not archived yet, oldest first
+
+
 class Seasons(Protocol):
     async def current(self, board_id: str) -> Season: ...
 
@@ -47,7 +60,12 @@ class Seasons(Protocol):
         ...
 
     async def begin(self, board_id: str, at: datetime) -> None:
-        """A new board's first season starts `at` (unless a start is recorded already)."""
+        """The live season starts `at`, unless a start is recorded already (a board from
+        before seasons)."""
+        ...
+
+    async def create(self, board_id: str, at: datetime) -> None:
+        """A new board: its first season starts `at`, empty."""
         ...
 
     async def forget(self, board_id: str) -> None: ...
@@ -59,8 +77,9 @@ class Seasons(Protocol):
         season starts at, or None when another caller moved it first."""
         ...
 
-    async def pending(self, board_id: str, season: int) -> int:
-        """Updates accepted in the season and neither applied nor cancelled yet."""
+    async def pending(self, board_id: str, season: int) -> int | None:
+        """Updates accepted in the season and neither applied nor cancelled yet; None when
+        that is not known (Redis lost it)."""
         ...
 
     async def ended(self, board_id: str, season: int) -> SeasonEnd | None:
@@ -78,8 +97,12 @@ def _started_key(prefix: str, board_id: str) -> str:
     return f"{board_prefix(prefix, board_id)}season-started"
 
 
-def _number(raw: bytes | str | None) -> int:
-    return FIRST_SEASON if raw is None else int(raw)
+def _season(
+    board_id: str, number: bytes | str | None, started: bytes | str | None
+) -> Season | None:
+    if board_id == GLOBAL_BOARD_ID:
+        return Season(FIRST_SEASON, None)
+    return None if number is None else Season(int(number), _time(started))
 
 
 def _time(raw: bytes | str | None) -> datetime | None:
@@ -91,22 +114,62 @@ class RedisSeasons:
         self._client = client
         self._prefix = prefix
         self._move = load_script(client, "move_season.lua")
+        self._restore = load_script(client, "restore_season.lua")
 
     async def current(self, board_id: str) -> Season:
-        keys = [current_season_key(self._prefix, board_id), _started_key(self._prefix, board_id)]
-        async with redis_errors_as_unavailable():
-            number, started = await self._client.mget(keys)
-        return Season(_number(number), _time(started))
+        [season] = await self.read([board_id])
+        return season or Season(FIRST_SEASON, None)
 
     async def numbers(self, board_ids: Sequence[str]) -> list[int]:
-        keys = [current_season_key(self._prefix, board_id) for board_id in board_ids]
+        return [FIRST_SEASON if s is None else s.number for s in await self.read(board_ids)]
+
+    async def read(self, board_ids: Sequence[str]) -> list[Season | None]:
+        """Each board's live season, in one read; None where no number is recorded (a board
+        from before seasons, or lost with Redis). `global` has season 1, always."""
+        keys = []
+        for board_id in board_ids:
+            keys += [
+                current_season_key(self._prefix, board_id),
+                _started_key(self._prefix, board_id),
+            ]
         async with redis_errors_as_unavailable():
-            return [_number(raw) for raw in await self._client.mget(keys)]
+            values = await self._client.mget(keys) if keys else []
+        pairs = zip(board_ids, values[::2], values[1::2], strict=True)
+        return [_season(board_id, number, started) for board_id, number, started in pairs]
 
     async def begin(self, board_id: str, at: datetime) -> None:
         # NX: when two nodes create the same board at once, the first start stands.
         async with redis_errors_as_unavailable():
             await self._client.set(_started_key(self._prefix, board_id), at.isoformat(), nx=True)
+
+    async def create(self, board_id: str, at: datetime) -> None:
+        first = season_prefix(self._prefix, board_id, FIRST_SEASON)
+        async with redis_errors_as_unavailable():
+            async with self._client.pipeline(transaction=True) as pipe:
+                # Not NX: an update still queued for a board removed under this id may have
+                # left its season behind. Two nodes creating the board at once both set 1.
+                pipe.set(current_season_key(self._prefix, board_id), FIRST_SEASON)
+                pipe.set(_started_key(self._prefix, board_id), at.isoformat(), nx=True)
+                pipe.set(f"{first}{IN_SYNC_KEY}", 1)  # empty: nothing to rebuild
+                await pipe.execute()
+
+    async def restore(self, board_id: str, record: SeasonsRecord) -> bool:
+        """Give a Redis that lost the board's seasons (no live number) `record`; False when the
+        number is there (another process restored it first, or nothing was lost).
+
+        Which updates each season below the live one (and the live one) still awaited is lost
+        with the `pending` sets: they are marked, so the closer waits for them the whole wait.
+        """
+        started = record.live.started_at
+        args: list[str | int] = [record.live.number, "" if started is None else started.isoformat()]
+        args += [record.archived, board_prefix(self._prefix, board_id), _PENDING_LOST]
+        for end in record.closing:
+            began = "" if end.started_at is None else end.started_at.isoformat()
+            args += [end.number, began, end.ended_at.isoformat()]
+        keys = [current_season_key(self._prefix, board_id), _started_key(self._prefix, board_id)]
+        keys.append(self._archived_key(board_id))
+        async with redis_errors_as_unavailable():
+            return bool(await self._restore(keys=keys, args=args))
 
     async def forget(self, board_id: str) -> None:
         keys = [current_season_key(self._prefix, board_id), _started_key(self._prefix, board_id)]
@@ -118,15 +181,19 @@ class RedisSeasons:
     ) -> int | None:
         keys = [current_season_key(self._prefix, board_id), _started_key(self._prefix, board_id)]
         args: list[str | int] = [season, ended_at.isoformat(), next_starts_at.isoformat()]
-        args.append(board_prefix(self._prefix, board_id))
+        args += [board_prefix(self._prefix, board_id), IN_SYNC_KEY]
         async with redis_errors_as_unavailable():
             version = await self._move(keys=keys, args=args)
         return int(version) or None
 
-    async def pending(self, board_id: str, season: int) -> int:
-        key = f"{season_prefix(self._prefix, board_id, season)}pending"
+    async def pending(self, board_id: str, season: int) -> int | None:
+        prefix = season_prefix(self._prefix, board_id, season)
         async with redis_errors_as_unavailable():
-            return int(await self._client.scard(key))
+            async with self._client.pipeline(transaction=False) as pipe:
+                pipe.exists(f"{prefix}{_PENDING_LOST}")
+                pipe.scard(f"{prefix}pending")
+                lost, pending = await pipe.execute()
+        return None if lost else int(pending)
 
     async def ended(self, board_id: str, season: int) -> SeasonEnd | None:
         prefix = season_prefix(self._prefix, board_id, season)
@@ -168,6 +235,9 @@ class MemorySeasons:
     async def begin(self, board_id: str, at: datetime) -> None:
         self._started.setdefault(board_id, at)
 
+    async def create(self, board_id: str, at: datetime) -> None:
+        await self.begin(board_id, at)
+
     async def forget(self, board_id: str) -> None:
         self._started.pop(board_id, None)
         self._archived.pop(board_id, None)
@@ -184,7 +254,7 @@ class MemorySeasons:
             self._started[board_id] = next_starts_at
         return version
 
-    async def pending(self, board_id: str, season: int) -> int:
+    async def pending(self, board_id: str, season: int) -> int | None:
         return self._store.pending(board_id, season)
 
     async def ended(self, board_id: str, season: int) -> SeasonEnd | None:

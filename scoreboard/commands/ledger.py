@@ -9,12 +9,15 @@ import sys
 import asyncpg
 import socketio
 
+from scoreboard.apply.ledger.boards import LedgerBoardStorage
 from scoreboard.apply.ledger.migrations import migrate
 from scoreboard.apply.ledger.postgres import PostgresLedger
 from scoreboard.apply.ledger.rebuild import rebuild_board
+from scoreboard.apply.ledger.seasons import LedgerSeasons
 from scoreboard.apply.store.redis_store import RedisLeaderboardStore
 from scoreboard.boards.model import GLOBAL_BOARD_ID
 from scoreboard.boards.registry import BoardRegistry, RedisBoardStorage
+from scoreboard.boards.seasons import RedisSeasons
 from scoreboard.config import Settings
 from scoreboard.errors import ServiceUnavailable
 from scoreboard.push.broadcast import Broadcaster
@@ -32,7 +35,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     rebuild.add_argument(
         "--board",
         default=GLOBAL_BOARD_ID,
-        help="the board to restore (default: global, which is also broadcast)",
+        help="the board to restore (default: global); its live season is also broadcast",
     )
     rebuild.add_argument("--season", type=int, default=1, help="its season (default: 1)")
     rebuild.set_defaults(run=run_rebuild)
@@ -76,19 +79,24 @@ async def _rebuild(settings: Settings, board_id: str, season: int) -> int:
     emitter = socketio.AsyncRedisManager(
         settings.redis_url, channel=settings.socketio_channel, write_only=True
     )
+    prefix = settings.redis_key_prefix
     try:
-        store = RedisLeaderboardStore(client, settings.redis_key_prefix, ledger_backed=True)
+        store = RedisLeaderboardStore(client, prefix, ledger_backed=True)
+        live = season
         if board_id != GLOBAL_BOARD_ID:
-            registry = BoardRegistry(RedisBoardStorage(client, settings.redis_key_prefix))
-            board = await registry.get(board_id)
+            # Through the ledger: a Redis that lost the boards gets them back first.
+            storage = LedgerBoardStorage(ledger, RedisBoardStorage(client, prefix))
+            board = await BoardRegistry(storage).get(board_id)
             if board is None:
                 print(f"this deployment has no board {board_id!r}", file=sys.stderr)
                 return 2
             store = store.for_board(board, season)
+            live = (
+                await LedgerSeasons(ledger, RedisSeasons(client, prefix)).current(board_id)
+            ).number
         async with store.rebuild_lock():
             report = await rebuild_board(ledger, store)
-        # Pushes carry no board yet: only global's top may go to every client.
-        if board_id == GLOBAL_BOARD_ID:
+        if season == live:  # the subscribers of an ended season watch the live one
             await Broadcaster(emitter).broadcast_top10(report.board)
     finally:
         await ledger.close()

@@ -9,14 +9,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from scoreboard.apply.store import LeaderboardStore
+from scoreboard.apply.store import LeaderboardStore, Reservation
 from scoreboard.boards.model import GLOBAL_BOARD, GLOBAL_BOARD_ID, Board
 from scoreboard.config import MAX_SAFE_INTEGER
-from scoreboard.errors import QueueUnavailable, StoreUnavailable
+from scoreboard.errors import QueueUnavailable, SeasonUnknown, StoreUnavailable
 from scoreboard.group_commit import GroupCommit
 from scoreboard.intake.idempotency import IdempotencyRecords, IdempotentRequest
 from scoreboard.intake.rate_limit import RateWindow
@@ -45,8 +45,12 @@ class ScoreSubmission:
         records: IdempotencyRecords,
         metrics: Metrics | None = None,
         group_wait_seconds: float = 0.0,
+        restore_season: Callable[[str], Awaitable[object]] | None = None,
     ) -> None:
+        """`restore_season(board_id)` gives Redis back a board's live season number it lost
+        (with a ledger); without it such an update is refused with SeasonUnknown (503)."""
         self._store = store
+        self._restore_season = restore_season
         self._publisher = publisher
         self._records = records
         self._metrics = metrics
@@ -100,9 +104,7 @@ class ScoreSubmission:
         # no later answer for that user has counted it in its newScore.
         board = _board_of(update)
         async with self._one_per_user.hold(f"{update.board_id}\0{update.user_id}"):
-            new_score, season, accepted_seq = await self._store.for_board(board).admit(
-                update, MAX_SAFE_INTEGER, limit
-            )
+            new_score, season, accepted_seq = await self._admit(board, update, limit)
             if (season, accepted_seq) != (update.season, update.accepted_seq):
                 update = dataclasses.replace(update, season=season, accepted_seq=accepted_seq)
             store = self._store.for_board(board, season)
@@ -119,6 +121,18 @@ class ScoreSubmission:
         if self._metrics is not None:
             self._metrics.count_accepted(update.board_id)
         return new_score
+
+    async def _admit(
+        self, board: Board, update: ScoreUpdate, limit: RateWindow | None
+    ) -> Reservation:
+        store = self._store.for_board(board)
+        try:
+            return await store.admit(update, MAX_SAFE_INTEGER, limit)
+        except SeasonUnknown:
+            if self._restore_season is None:
+                raise
+            await self._restore_season(board.board_id)
+            return await store.admit(update, MAX_SAFE_INTEGER, limit)
 
     async def _publish_group(
         self, group: Sequence[tuple[ScoreUpdate, int]]

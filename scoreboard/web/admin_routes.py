@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import msgspec
@@ -17,8 +18,13 @@ from scoreboard.api.models import (
     RateLimitsSaved,
     Replayed,
 )
-from scoreboard.api.queries import DeadLetterPeekQuery, DeadLetterReplayQuery, parse_query
-from scoreboard.boards.model import GLOBAL_BOARD_ID, Board
+from scoreboard.api.queries import (
+    DeadLetterPeekQuery,
+    DeadLetterReplayQuery,
+    RemoveUserQuery,
+    parse_query,
+)
+from scoreboard.boards.model import GLOBAL_BOARD, GLOBAL_BOARD_ID, Board
 from scoreboard.boards.registry import known_board
 from scoreboard.boards.season_closer import start_next_season
 from scoreboard.errors import BoardConflict, Forbidden, NotFound
@@ -63,17 +69,23 @@ def _audit(admin: Identity, action: str, detail: object) -> None:
     log.info("admin %s: %s %s", admin.subject, action, json.dumps(detail))
 
 
-async def _take_off_board(
-    request: web.Request, admin: Identity, user_ids: list[str] | None
+async def _take_off_boards(
+    request: web.Request, admin: Identity, user_ids: list[str] | None, boards: Sequence[Board]
 ) -> None:
-    """Record the removal in the ledger first (if any), then change the board and push it."""
-    ledger = request.app.get(LEDGER)
+    """Take users (None: everyone) off the live season of each board: recorded in the ledger
+    first (if any), then each board changed and, if its top changed, pushed."""
+    app = request.app
+    numbers = await app[SEASONS].numbers([board.board_id for board in boards])
+    live = list(zip(boards, numbers, strict=True))
+    ledger = app.get(LEDGER)
     if ledger is not None:
-        await ledger.record_removal(user_ids, admin.subject)
-    board = await request.app[STORE].remove_users(user_ids)
-    if board is not None:
-        await _broadcast(request.app, board)
-    _audit(admin, "reset board" if user_ids is None else "remove user", user_ids)
+        await ledger.record_removal(user_ids, admin.subject, [(b.board_id, n) for b, n in live])
+    for board, season in live:
+        top = await app[STORE].for_board(board, season).remove_users(user_ids)
+        if top is not None:
+            await _broadcast(app, top)
+    detail = {"userIds": user_ids, "boards": [board.board_id for board in boards]}
+    _audit(admin, "reset board" if user_ids is None else "remove user", detail)
 
 
 async def _broadcast(app: web.Application, board: Leaderboard) -> None:
@@ -81,16 +93,22 @@ async def _broadcast(app: web.Application, board: Leaderboard) -> None:
 
 
 async def remove_user(request: web.Request) -> web.Response:
-    """Take one user off the board; their next update starts from 0."""
+    """Take one user off every board's live season, or off one board's (`?board=`); their
+    next update there starts from nothing. Closed seasons keep them."""
     admin = await _admin(request)
     user_id = checked_user_id(request.match_info["userId"])
-    await _take_off_board(request, admin, [user_id])
-    return responses.answer(Message(message=f"{user_id} removed from the board"))
+    chosen = parse_query(RemoveUserQuery, request.query).board
+    if chosen is None:
+        await _take_off_boards(request, admin, [user_id], await request.app[BOARDS].all())
+        return responses.answer(Message(message=f"{user_id} removed from every board"))
+    board = await known_board(request.app[BOARDS], chosen)
+    await _take_off_boards(request, admin, [user_id], [board])
+    return responses.answer(Message(message=f"{user_id} removed from board {board.board_id}"))
 
 
 async def reset_board(request: web.Request) -> web.Response:
     """Take everyone off the board."""
-    await _take_off_board(request, await _admin(request), None)
+    await _take_off_boards(request, await _admin(request), None, [GLOBAL_BOARD])
     return responses.answer(Message(message="Board reset"))
 
 
@@ -169,7 +187,7 @@ async def put_board(request: web.Request) -> web.Response:
             )
     await app[BOARDS].put(board)
     if existing is None:
-        await app[SEASONS].begin(board_id, datetime.now(UTC))
+        await app[SEASONS].create(board_id, datetime.now(UTC))
     _audit(admin, "create board" if existing is None else "change board", dataclasses.asdict(board))
     answer = models.BoardAnswer(board=board_details(board, await app[SEASONS].current(board_id)))
     return responses.answer(answer, status=201 if existing is None else 200)

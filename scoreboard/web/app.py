@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 
 import orjson
@@ -15,8 +15,10 @@ from aiohttp import web
 from scoreboard.api.endpoints import MAX_BODY_BYTES, SOCKETIO_PATH
 from scoreboard.api.openapi import openapi_document
 from scoreboard.apply.apply_loop import ApplyStats, apply_batches
+from scoreboard.apply.ledger.boards import LedgerBoardStorage
 from scoreboard.apply.ledger.closed_seasons import PostgresClosedSeasons
 from scoreboard.apply.ledger.postgres import PostgresLedger
+from scoreboard.apply.ledger.seasons import LedgerSeasons
 from scoreboard.apply.store.memory_store import MemoryLeaderboardStore
 from scoreboard.apply.store.redis_store import RedisLeaderboardStore
 from scoreboard.boards.closed_seasons import MemoryClosedSeasons, RedisClosedSeasons
@@ -155,6 +157,7 @@ def create_app(settings: Settings) -> web.Application:
         app[STORE] = redis_store = RedisLeaderboardStore(
             client,
             settings.redis_key_prefix,
+            ledger_backed=settings.keeps_ledger,
             observe_group=app[METRICS].group_size.labels("reserve").observe,
             group_wait_seconds=settings.group_commit_wait_ms / 1000,
         )
@@ -188,9 +191,11 @@ async def _ledger(app: web.Application) -> AsyncIterator[None]:
     app[LEDGER] = ledger
     store = app[STORE]
     assert isinstance(store, RedisLeaderboardStore)
-    app[CLOSED_SEASONS] = PostgresClosedSeasons(
-        ledger, app[REDIS], app[SETTINGS].redis_key_prefix, store
-    )
+    client, prefix = app[REDIS], app[SETTINGS].redis_key_prefix
+    app[CLOSED_SEASONS] = PostgresClosedSeasons(ledger, client, prefix, store)
+    # What Redis may lose is kept in PostgreSQL too, and given back to Redis from there.
+    app[SEASONS] = LedgerSeasons(ledger, RedisSeasons(client, prefix))
+    app[BOARDS].keep_in(LedgerBoardStorage(ledger, RedisBoardStorage(client, prefix)))
     yield
     await ledger.close()
 
@@ -208,10 +213,20 @@ async def _redis_and_rabbitmq(client: redis.Redis, app: web.Application) -> Asyn
         RedisIdempotencyRecords(client, settings.redis_key_prefix),
         app[METRICS],
         group_wait_seconds=settings.group_commit_wait_ms / 1000,
+        restore_season=_season_restorer(app) if settings.keeps_ledger else None,
     )
     yield
     await publisher.close()
     await client.aclose()
+
+
+def _season_restorer(app: web.Application) -> Callable[[str], Awaitable[object]]:
+    """Reading a board's live season restores its number if Redis lost it (LedgerSeasons)."""
+
+    async def restore(board_id: str) -> None:
+        await app[SEASONS].current(board_id)
+
+    return restore
 
 
 async def _in_process_queue_and_worker(app: web.Application) -> AsyncIterator[None]:

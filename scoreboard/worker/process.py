@@ -14,15 +14,17 @@ import socketio
 import uvloop
 
 from scoreboard.apply.apply_loop import ApplyStats, Ledgered, apply_batches
+from scoreboard.apply.ledger.boards import LedgerBoardStorage
 from scoreboard.apply.ledger.closed_seasons import PostgresClosedSeasons
 from scoreboard.apply.ledger.postgres import PostgresLedger
 from scoreboard.apply.ledger.rebuild import ensure_board_matches_ledger
+from scoreboard.apply.ledger.seasons import LedgerSeasons
 from scoreboard.apply.redeliveries import RedeliveryCounter
 from scoreboard.apply.store.redis_store import RedisLeaderboardStore
 from scoreboard.boards.closed_seasons import ClosedSeasons, RedisClosedSeasons
-from scoreboard.boards.registry import BoardRegistry, RedisBoardStorage
+from scoreboard.boards.registry import BoardRegistry, BoardStorage, RedisBoardStorage
 from scoreboard.boards.season_closer import SeasonCloser
-from scoreboard.boards.seasons import RedisSeasons
+from scoreboard.boards.seasons import RedisSeasons, Seasons
 from scoreboard.config import Mode, Settings
 from scoreboard.errors import ConfigError
 from scoreboard.ops.heartbeat import Heartbeat, WorkerBeat, WorkerIdentity, WorkerRegistry
@@ -93,7 +95,8 @@ async def run_worker(settings: Settings) -> ApplyStats:
         if settings.database_url is not None:
             url = settings.database_url
             ledger = await until_available(lambda: PostgresLedger.connect(url, run_migrations=True))
-            ledgered = Ledgered(ledger, store)
+            seasons = LedgerSeasons(ledger, RedisSeasons(client, settings.redis_key_prefix))
+            ledgered = Ledgered(ledger, store, seasons)
             rebuilt = await until_available(lambda: ensure_board_matches_ledger(ledger, store))
             if rebuilt is not None:
                 await broadcaster.broadcast_top10(rebuilt)
@@ -153,13 +156,14 @@ def _season_closer(
     pushes: Broadcaster,
 ) -> SeasonCloser:
     prefix = settings.redis_key_prefix
-    closed: ClosedSeasons = (
-        RedisClosedSeasons(client, prefix, store)
-        if ledgered is None
-        else PostgresClosedSeasons(ledgered.ledger, client, prefix, store)
-    )
-    registry = BoardRegistry(RedisBoardStorage(client, prefix))
-    seasons = RedisSeasons(client, prefix)
+    storage: BoardStorage = RedisBoardStorage(client, prefix)
+    seasons: Seasons = RedisSeasons(client, prefix)
+    closed: ClosedSeasons = RedisClosedSeasons(client, prefix, store)
+    if ledgered is not None:
+        storage = LedgerBoardStorage(ledgered.ledger, RedisBoardStorage(client, prefix))
+        seasons = ledgered.seasons
+        closed = PostgresClosedSeasons(ledgered.ledger, client, prefix, store)
+    registry = BoardRegistry(storage)
     return SeasonCloser(registry, seasons, closed, pushes, settings.closed_seasons_kept)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import redis.asyncio as redis
 
 from scoreboard.apply.ledger.postgres import PostgresLedger, postgres_errors_as_unavailable
+from scoreboard.apply.ledger.rebuild import rebuild_holding_lock
 from scoreboard.apply.store.rankings import BoardPage, ranked
 from scoreboard.apply.store.redis_store import RedisLeaderboardStore
 from scoreboard.boards.closed_seasons import ClosedSeason
@@ -27,7 +28,12 @@ class PostgresClosedSeasons:
         season = self._store.for_board(board, end.number)
         archived = False
         if not await self._contains(board.board_id, end.number):
-            archived = await self._insert(board.board_id, end, season, kept)
+            # One archiver at a time, so a season Redis lost since it ended comes back from
+            # the ledger once, before its standings are read.
+            async with season.rebuild_lock():
+                if not await self._contains(board.board_id, end.number):
+                    await rebuild_holding_lock(self._ledger, season)
+                    archived = await self._insert(board.board_id, end, season, kept)
         # Its rows are in PostgreSQL now: every key of the season goes.
         prefix = season_prefix(self._prefix, board.board_id, end.number)
         await remove_keys_under(self._client, prefix)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from scoreboard.apply.ledger.migrations import migrate
-from scoreboard.boards.model import GLOBAL_BOARD_ID
+from scoreboard.boards.model import GLOBAL_BOARD, GLOBAL_BOARD_ID, Board
 from scoreboard.boards.values import Place, place_after, value_after
 from scoreboard.errors import LedgerUnavailable
 from scoreboard.models import ScoreUpdate, UserStanding
@@ -164,46 +164,102 @@ class PostgresLedger:
             for r in rows
         ]
 
-    async def recently_applied(self, within: timedelta) -> list[tuple[str, datetime]]:
-        """(message id, applied at) of the entries recorded within `within`, for deduplication."""
+    async def recently_applied(
+        self, within: timedelta, season: tuple[str, int] | None = None
+    ) -> list[tuple[str, datetime]]:
+        """(message id, applied at) of the entries recorded within `within`, for deduplication;
+        of one (board, season) when given, else of every board."""
         since = datetime.now(UTC) - within
+        on_season = "" if season is None else "AND board_id = $2 AND season = $3"
         async with postgres_errors_as_unavailable():
             rows = await self._pool.fetch(
-                "SELECT message_id, applied_at FROM score_ledger WHERE applied_at > $1", since
+                f"""SELECT message_id, applied_at FROM score_ledger
+                    WHERE applied_at > $1 {on_season}""",
+                since,
+                *(season or ()),
             )
         return [(r["message_id"], r["applied_at"]) for r in rows]
+
+    async def has_values(self, board_id: str, season: int) -> bool:
+        """Whether the ledger recorded anything in this season of a board other than global."""
+        async with postgres_errors_as_unavailable():
+            return bool(
+                await self._pool.fetchval(
+                    """SELECT EXISTS (SELECT 1 FROM board_scores
+                                      WHERE board_id = $1 AND season = $2)""",
+                    board_id,
+                    season,
+                )
+            )
 
     async def last_entry_id(self) -> int:
         async with postgres_errors_as_unavailable():
             return int(await self._pool.fetchval("SELECT coalesce(max(id), 0) FROM score_ledger"))
 
-    async def record_opening_balances(self, standings: Sequence[UserStanding]) -> None:
-        """Take over a board that predates the ledger: one entry per user for what they had."""
+    async def record_opening_balances(
+        self, standings: Sequence[UserStanding], board: Board = GLOBAL_BOARD, season: int = 1
+    ) -> None:
+        """Take over a board's season that predates the ledger: one entry per user for what
+        they had."""
         now = datetime.now(UTC).timestamp()
+        # Global's ids are those of the versions before boards: an opening balance is taken once.
+        scope = "" if board.board_id == GLOBAL_BOARD_ID else f"{board.board_id}:{season}:"
         updates = [
-            ScoreUpdate(f"opening-balance:{s.user_id}", s.user_id, s.username, s.score, now)
+            ScoreUpdate(
+                f"opening-balance:{scope}{s.user_id}",
+                s.user_id,
+                s.username,
+                s.score,
+                now,
+                board_id=board.board_id,
+                season=season,
+                operator=board.operator,
+                order=board.order,
+            )
             for s in sorted(standings, key=lambda s: s.sequence)
         ]
         for start in range(0, len(updates), 1000):
             await self.record(updates[start : start + 1000])
 
-    async def record_removal(self, user_ids: Sequence[str] | None, admin: str) -> None:
-        """An admin took users (None: everyone) off `global`: their totals restart at 0."""
+    async def record_removal(
+        self,
+        user_ids: Sequence[str] | None,
+        admin: str,
+        seasons: Sequence[tuple[str, int]] = (_GLOBAL_SEASON,),
+    ) -> None:
+        """An admin took users (None: everyone, on `global` only) off these (board, season)s:
+        their values there are gone, so a rebuild does not bring them back (an `incr` value
+        restarts at 0). The action is recorded with its board, or NULL for several."""
+        on_boards = [(board, season) for board, season in seasons if board != GLOBAL_BOARD_ID]
+        if user_ids is None and on_boards:
+            raise ValueError("only global's board is reset whole")
         async with postgres_errors_as_unavailable(), self._pool.acquire() as connection:
             async with connection.transaction():
-                if user_ids is None:
+                if _GLOBAL_SEASON in seasons and user_ids is None:
                     await connection.execute("UPDATE user_scores SET total = 0")
-                else:
+                elif _GLOBAL_SEASON in seasons:
                     await connection.execute(
                         "UPDATE user_scores SET total = 0 WHERE user_id = ANY($1::text[])",
-                        list(user_ids),
+                        list(user_ids or ()),
+                    )
+                if on_boards:
+                    boards, numbers = zip(*on_boards, strict=True)
+                    await connection.execute(
+                        """UPDATE board_scores AS s SET score = NULL
+                           FROM unnest($1::text[], $2::integer[]) AS v(board_id, season)
+                           WHERE (s.board_id, s.season) = (v.board_id, v.season)
+                             AND s.user_id = ANY($3::text[])""",
+                        list(boards),
+                        list(numbers),
+                        list(user_ids or ()),
                     )
                 await connection.execute(
-                    """INSERT INTO admin_actions (action, user_ids, admin)
-                       VALUES ($1, $2, $3)""",
+                    """INSERT INTO admin_actions (action, user_ids, admin, board_id)
+                       VALUES ($1, $2, $3, $4)""",
                     "reset" if user_ids is None else "remove",
                     None if user_ids is None else list(user_ids),
                     admin,
+                    seasons[0][0] if len(seasons) == 1 else None,
                 )
 
 

@@ -1,4 +1,4 @@
-"""Rebuilding the Redis board from the ledger, by hand or when a worker finds Redis emptied."""
+"""Rebuilding a Redis board's season from the ledger, by hand or when a worker finds it lost."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from scoreboard.apply.ledger.postgres import PostgresLedger
+from scoreboard.apply.ledger.seasons import LedgerSeasons
 from scoreboard.apply.store import DEDUPLICATION_TTL_SECONDS
 from scoreboard.apply.store.redis_store import RedisLeaderboardStore
+from scoreboard.boards.model import GLOBAL_BOARD_ID
+from scoreboard.errors import SeasonClosed
 from scoreboard.models import Leaderboard
 
 log = logging.getLogger(__name__)
@@ -36,9 +39,14 @@ async def rebuild_board(ledger: PostgresLedger, store: RedisLeaderboardStore) ->
     standings = await ledger.standings(store.board.board_id, store.season)
     now = datetime.now(UTC)
     # Messages still in the queue may be redelivered: the rebuilt board already counts them.
+    # (Global's rebuild remembers every board's: a Redis that lost global lost them all.)
+    recent = await ledger.recently_applied(
+        _DEDUPLICATION_WINDOW,
+        None if store.board.board_id == GLOBAL_BOARD_ID else (store.board.board_id, store.season),
+    )
     remembered = [
         (message_id, int((applied_at + _DEDUPLICATION_WINDOW - now).total_seconds()))
-        for message_id, applied_at in await ledger.recently_applied(_DEDUPLICATION_WINDOW)
+        for message_id, applied_at in recent
     ]
     # Clients drop a version they have seen; the lost counter may have run past the ledger's
     # entry count (rebuilds bump it too), so the clock in milliseconds is the floor as well.
@@ -58,19 +66,69 @@ async def rebuild_board(ledger: PostgresLedger, store: RedisLeaderboardStore) ->
 
 
 async def ensure_board_matches_ledger(
+    ledger: PostgresLedger, store: RedisLeaderboardStore, seasons: LedgerSeasons | None = None
+) -> Leaderboard | None:
+    """Rebuild the store's board season if Redis lost it; return it rebuilt when its subscribers
+    should see it (`global`'s, or a board's live season), else None.
+
+    Another board's season needs `seasons`: the live number Redis lost is restored first, and a
+    season already archived as closed is never brought back (SeasonClosed).
+    """
+    if await store.synced():
+        return None
+    board_id = store.board.board_id
+    live = store.season
+    if board_id != GLOBAL_BOARD_ID:
+        if seasons is None:
+            raise ValueError(f"rebuilding a season of board {board_id!r} needs its seasons")
+        live = (await seasons.current(board_id)).number
+        if store.season <= await seasons.archived_in_ledger(board_id):
+            raise SeasonClosed(f"board {board_id!r} season {store.season} is archived")
+    rebuilt = await rebuild_if_lost(ledger, store)
+    return rebuilt if store.season == live else None
+
+
+async def rebuild_if_lost(
     ledger: PostgresLedger, store: RedisLeaderboardStore
 ) -> Leaderboard | None:
-    """Rebuild global's board if Redis lost it; return it rebuilt, None if nothing was done.
+    """Rebuild the store's board season unless it matches the ledger; None if nothing was done.
 
     One process rebuilds at a time; the others wait for it and then find the board in place.
     """
     if await store.synced():
         return None
     async with store.rebuild_lock():
-        if await store.synced():
-            return None
-        on_board = await store.standings()
-        if on_board and await ledger.last_entry_id() == 0:
-            log.info("recording the existing board of %d users in the empty ledger", len(on_board))
-            await ledger.record_opening_balances(on_board)
-        return (await rebuild_board(ledger, store)).board
+        return await rebuild_holding_lock(ledger, store)
+
+
+async def rebuild_holding_lock(
+    ledger: PostgresLedger, store: RedisLeaderboardStore
+) -> Leaderboard | None:
+    """rebuild_if_lost() for a caller that holds the store's rebuild lock."""
+    if await store.synced():
+        return None
+    await _record_what_the_ledger_lacks(ledger, store)
+    return (await rebuild_board(ledger, store)).board
+
+
+async def _record_what_the_ledger_lacks(
+    ledger: PostgresLedger, store: RedisLeaderboardStore
+) -> None:
+    """A board Redis holds and the ledger never recorded (kept before the ledger was set up)
+    is recorded as opening balances, so the rebuild keeps it."""
+    on_board = await store.standings()
+    if not on_board:
+        return
+    board, season = store.board, store.season
+    if board.board_id == GLOBAL_BOARD_ID:
+        unrecorded = await ledger.last_entry_id() == 0
+    else:
+        unrecorded = not await ledger.has_values(board.board_id, season)
+    if unrecorded:
+        log.info(
+            "recording board %s season %d of %d users in the ledger",
+            board.board_id,
+            season,
+            len(on_board),
+        )
+        await ledger.record_opening_balances(on_board, board, season)

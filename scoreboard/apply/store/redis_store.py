@@ -30,13 +30,14 @@ from scoreboard.apply.store.rankings import (
     ranked,
     user_rank_around,
 )
-from scoreboard.boards.keys import board_prefix, current_season_key, season_prefix
+from scoreboard.boards.keys import IN_SYNC_KEY, board_prefix, current_season_key, season_prefix
 from scoreboard.boards.model import GLOBAL_BOARD, GLOBAL_BOARD_ID, Board
 from scoreboard.errors import (
     ApiError,
     BoardOutOfSync,
     RateLimited,
     ScoreOverflow,
+    SeasonUnknown,
     UpdateRejected,
 )
 from scoreboard.group_commit import GroupCommit
@@ -97,7 +98,8 @@ class RedisLeaderboardStore:
         self._keys = _Keys(prefix, board.board_id, season)
         self._siblings: dict[tuple[str, int], RedisLeaderboardStore] = {}
         self._forget_grace = forget_grace_seconds
-        # With a ledger, the board must have been rebuilt from it before anything is applied.
+        # With a ledger, a board's season must have been rebuilt from it (or have started
+        # empty) before anything is applied, and every board's live season number is recorded.
         self._ledger_backed = ledger_backed
         self._reserve = load_script(client, "reserve.lua")
         self._admissions: GroupCommit[_Admission, Reservation] = GroupCommit(
@@ -122,9 +124,6 @@ class RedisLeaderboardStore:
             sibling._sign = -1 if board.order == "desc" else 1
             sibling._keys = _Keys(self._prefix, board.board_id, season)
             sibling._siblings = {}
-            # Only global is rebuilt from the ledger when Redis loses it (and marked synced);
-            # another board's season would wait for a mark nothing sets.
-            sibling._ledger_backed = False
             self._siblings[(board.board_id, season)] = sibling
         return sibling
 
@@ -139,7 +138,8 @@ class RedisLeaderboardStore:
         # Admissions arriving together share one script call (group commit), whatever their board.
         admission = _Admission(
             self._keys.board_prefix,
-            self._keys.seasonal,
+            # With a ledger every board's live season number is recorded: absent means lost.
+            "2" if self._ledger_backed and self._keys.seasonal == "1" else self._keys.seasonal,
             update.message_id,
             update.user_id,
             update.increment,
@@ -469,7 +469,7 @@ class _Admission:
     """One update (or, with operator '', one refused request) waiting for its group's script."""
 
     prefix: str  # its board's keys
-    seasonal: str  # "1": the board has seasons, the script picks the live one
+    seasonal: str  # "1", "2": the board has seasons, the script picks the live one
     message_id: str
     user_id: str
     value: int
@@ -485,6 +485,8 @@ def _admitted(code: int, value: int, season: int, order: int) -> Reservation | A
         return Reservation(value, season, order or None)
     if code == 1:
         return ScoreOverflow()
+    if code == 3:
+        return SeasonUnknown()
     return RateLimited(retry_after=max(1, math.ceil(value / 1000)))
 
 
@@ -522,7 +524,7 @@ class _Keys:
         self.seq = f"{prefix}seq"
         self.version = f"{prefix}version"
         self.top = f"{prefix}top"
-        self.synced = f"{prefix}ledger-synced"
+        self.synced = f"{prefix}{IN_SYNC_KEY}"
         self.rebuild_lock = f"{prefix}rebuild-lock"
         # Message ids are unique across boards, and a user's rate limit counts every board.
         self._dedup_prefix = f"{deployment}msg:"

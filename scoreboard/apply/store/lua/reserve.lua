@@ -3,11 +3,13 @@
 --   0, the user's value on the board once it is applied, the season, its acceptance order
 --   1, 0, 0, 0                               refused: the value would pass the cap (not counted)
 --   2, milliseconds until a request is let in, 0, 0   refused: over the rate limit (not counted)
+--   3, 0, 0, 0                               refused: Redis lost the board's live season number
 -- An update with operator '' is a refused request that only counts against the limit (0, 0, 0, 0).
 -- KEYS: the deployment's last acceptance order (string)
 -- ARGV: max total (an incr board's cap), rate window key prefix, then per update:
 --       board key prefix, seasonal ('1': the board has seasons, its live one is the number at
---       <prefix>season (absent: 1) and its keys are under <prefix>s<n>:; '0': `global`, whose
+--       <prefix>season (absent: 1) and its keys are under <prefix>s<n>:; '2': the same, but
+--       absent means lost (a ledger records every board's number); '0': `global`, whose
 --       keys are under the prefix itself), messageId, userId, value, operator (incr, best, set or ''),
 --       sign (-1: higher ranks first, 1: lower first), limit amount ('' for none), limit
 --       window in milliseconds
@@ -68,13 +70,16 @@ for i = 3, #ARGV, 9 do
   local user, value = ARGV[i + 3], tonumber(ARGV[i + 4])
   local operator, sign = ARGV[i + 5], tonumber(ARGV[i + 6])
   local wait = admitted(user, ARGV[i + 7], ARGV[i + 8])
-  local season = 1
-  if seasonal == '1' then
-    season = tonumber(redis.call('GET', prefix .. 'season') or '1')
+  local season, live = 1, nil
+  if seasonal ~= '0' then
+    live = redis.call('GET', prefix .. 'season')
+    season = tonumber(live or '1')
     prefix = prefix .. 's' .. season .. ':'
   end
   local slot = prefix .. '\0' .. user
-  if wait > 0 then
+  if seasonal == '2' and not live then
+    add(3, 0, 0)  -- the caller restores the number from the ledger, then tries again
+  elseif wait > 0 then
     add(2, wait, 0)
   elseif operator == '' then
     add(0, 0, 0)
@@ -97,7 +102,7 @@ for i = 3, #ARGV, 9 do
       -- Lua prints numbers with 14 significant digits; '%.0f' keeps all 16.
       redis.call('HSET', prefix .. 'accepted', user, string.format('%.0f', new))
       local order = 0
-      if seasonal == '1' then
+      if seasonal ~= '0' then
         redis.call('SADD', prefix .. 'pending', message)
         last_order = math.max(clock, last_order + 1)
         order, ordered = last_order, true
