@@ -266,3 +266,51 @@ async def test_with_a_ledger_every_board_in_a_batch_is_recorded_and_applied(
     for board, board_id in ((on_laps, "laps"), (store, "global")):
         in_ledger = {s.user_id: s for s in await ledger.standings(board_id, 1)}
         assert in_ledger == {s.user_id: s for s in await board.standings()}
+
+
+async def test_with_a_ledger_an_update_its_web_node_cancelled_is_not_recorded(
+    namespace, delete_queues, client, ledger
+):
+    """A publish that timed out is cancelled (the client got 503); when its message reaches a
+    worker after all, neither Redis nor the ledger counts it, so no rebuild brings it back."""
+    store = RedisLeaderboardStore(client, f"{namespace}:", ledger_backed=True)
+    await ensure_board_matches_ledger(ledger, store)
+    kept, given_up = ScoreUpdate.new("ann", "Ann", 5), ScoreUpdate.new("ann", "Ann", 100)
+    for update in (kept, given_up):
+        await store.reserve(update, 10**12)
+    assert await store.release(given_up), "the web node cancels the update it answered 503 for"
+    await publish(namespace, [kept, given_up])
+    consumer = RabbitConsumer(RABBITMQ_URL, namespace, prefetch=10)
+    await consumer.start()
+    stats = ApplyStats()
+    seasons = LedgerSeasons(ledger, RedisSeasons(client, f"{namespace}:"))
+    task = asyncio.create_task(
+        apply_batches(
+            consumer,
+            store,
+            Broadcaster(RecordingEmitter()),
+            stats,
+            None,
+            Ledgered(ledger, store, seasons),
+        )
+    )
+
+    async def settled() -> bool:
+        return await queue_depth(namespace) == 0 and stats.batches > 0
+
+    await run_until(settled, consumer, task)
+    assert [(s.user_id, s.score) for s in await ledger.standings()] == [("ann", 5)]
+    assert [(s.user_id, s.score) for s in await store.standings()] == [("ann", 5)]
+    history = await ledger.history("ann", limit=10, before=None)
+    assert [e.message_id for e in history] == [kept.message_id]
+
+
+async def test_with_a_ledger_an_update_a_worker_claimed_can_no_longer_be_cancelled(
+    namespace, client, ledger
+):
+    store = RedisLeaderboardStore(client, f"{namespace}:", ledger_backed=True)
+    update = ScoreUpdate.new("bo", "Bo", 3)
+    await store.reserve(update, 10**12)
+    assert await store.claim([update.message_id]) == set()
+    assert not await store.release(update), "the worker is recording it: the update stands"
+    assert await store.claim([update.message_id]) == set(), "a redelivery is claimed again"

@@ -145,6 +145,8 @@ class _BatchApplier:
         forget = self._forgetting.take(1000 + 2 * len(updates))
         entry_ids: dict[str, int] | None = None
         if self._ledgered is not None and updates:
+            updates = await self._claimed(updates)
+        if self._ledgered is not None and updates:
             # The ledger first, every board's updates at once: an update Redis holds is always
             # one PostgreSQL holds too.
             ledger = self._ledgered.ledger
@@ -164,6 +166,18 @@ class _BatchApplier:
             if outcome is not None:
                 changed.append(outcome)
         return changed
+
+    async def _claimed(self, updates: list[ScoreUpdate]) -> list[ScoreUpdate]:
+        """The updates to record: not those whose web node gave up on the publish (it answered
+        503, and a late message must not reach the ledger, which a rebuild would count)."""
+        assert self._ledgered is not None
+        board = self._ledgered.board
+        cancelled = await until_available(lambda: board.claim([u.message_id for u in updates]))
+        for update in updates:
+            if update.message_id in cancelled:
+                with bound_request_id(update.request_id):
+                    log.info("update %s was cancelled by its web node: dropped", update.message_id)
+        return [u for u in updates if u.message_id not in cancelled]
 
     def _store_of(self, board: Board, season: int) -> LeaderboardStore:
         if board.board_id == GLOBAL_BOARD_ID:

@@ -108,6 +108,7 @@ class RedisLeaderboardStore:
         self._release = load_script(client, "release.lua")
         self._apply = load_script(client, "apply.lua", "publish_top.lua", "forget_applied.lua")
         self._forget = load_script(client, "forget.lua", "forget_applied.lua")
+        self._claim = load_script(client, "claim.lua")
         self._remove = load_script(client, "remove.lua", "publish_top.lua")
         self._board_page = load_script(client, "board_page.lua", "read_rows.lua")
         self._keep = load_script(client, "keep_season.lua")
@@ -290,6 +291,18 @@ class RedisLeaderboardStore:
         if version == 0:
             return None
         return self._decode_top(result[2], version)
+
+    async def claim(self, message_ids: Sequence[str]) -> set[str]:
+        """Claim updates a worker is about to record in the ledger (claim.lua); returns the ids
+        of those a web node cancelled, which must be neither recorded nor applied."""
+        cancelled: set[str] = set()
+        for ids in _chunks(message_ids, 5000):
+            async with redis_errors_as_unavailable():
+                answers = await self._claim(
+                    args=[self._keys.dedup(""), DEDUPLICATION_TTL_SECONDS, *ids]
+                )
+            cancelled.update(i for i, answer in zip(ids, answers, strict=True) if not answer)
+        return cancelled
 
     async def forget(self, message_ids: Sequence[str]) -> None:
         for ids in _chunks(message_ids, 5000):

@@ -40,7 +40,11 @@ local applied = 0
 for i = first, #ARGV, 5 do
   local user = ARGV[i + 1]
   if season ~= '' then redis.call('SREM', KEYS[8], ARGV[i]) end
-  if redis.call('SET', ARGV[1] .. ARGV[i], 'applied', 'NX', 'EX', ARGV[2]) then
+  local dedup = ARGV[1] .. ARGV[i]
+  local state = redis.call('GET', dedup)
+  -- 'claimed': recorded in the ledger by a worker (claim.lua), not applied yet.
+  if not state or state == 'claimed' then
+    redis.call('SET', dedup, 'applied', 'EX', ARGV[2])
     local value = tonumber(ARGV[i + 3])
     local seq = tonumber(ARGV[i + 4])
     local stale = false

@@ -1,4 +1,4 @@
--- Cancel an update whose publish failed, unless a worker applied it already.
+-- Cancel an update whose publish failed, unless a worker applied (or, with a ledger, claimed) it.
 -- KEYS: the message's deduplication key, accepted (hash), pending (set of its season)
 -- ARGV: userId, value, ttl seconds, the board's operator, messageId
 if redis.call('SET', KEYS[1], 'cancelled', 'NX', 'EX', ARGV[3]) then
