@@ -156,3 +156,32 @@ async def test_a_board_older_than_the_ledger_is_taken_over(ledger, namespace):
         "carol": 9,
     }
     await client.aclose()
+
+
+async def test_a_rebuild_reads_standings_and_remembered_ids_from_one_moment(
+    ledger, database_url, namespace, monkeypatch
+):
+    """Another worker records an update while a rebuild reads the ledger: the rebuilt board
+    either counts it or does not remember it as applied (so its own apply still lands), never
+    remembers it without counting it."""
+    import scoreboard.apply.ledger.postgres as postgres
+
+    await ledger.record([ScoreUpdate.new("ann", "Ann", 5)])
+    meanwhile = ScoreUpdate.new("ann", "Ann", 7)
+    other_worker = await PostgresLedger.connect(database_url)
+    read_remembered = postgres._recently_applied
+
+    async def recorded_in_between(*args, **kwargs):
+        await other_worker.record([meanwhile])  # committed between the two reads
+        return await read_remembered(*args, **kwargs)
+
+    monkeypatch.setattr(postgres, "_recently_applied", recorded_in_between)
+    client = redis.from_url(REDIS_URL)
+    store = RedisLeaderboardStore(client, f"{namespace}:", ledger_backed=True)
+    try:
+        await rebuild_board(ledger, store)
+        await store.apply([meanwhile])  # the other worker's apply, once the rebuild is done
+        assert [(s.user_id, s.score) for s in await store.standings()] == [("ann", 12)]
+    finally:
+        await client.aclose()
+        await other_worker.close()

@@ -142,43 +142,28 @@ class PostgresLedger:
     ) -> list[UserStanding]:
         """Every user's value on the board's season, latest name and the entry that set the
         value: what the board is rebuilt from."""
-        async with postgres_errors_as_unavailable():
-            if (board_id, season) == _GLOBAL_SEASON:
-                rows = await self._pool.fetch(
-                    """SELECT user_id, username, total AS score, last_entry_id FROM user_scores
-                       WHERE total > 0"""
-                )
-            else:
-                rows = await self._pool.fetch(
-                    """SELECT user_id, username, score,
-                              coalesce(reached_seq, last_entry_id) AS last_entry_id, latest_seq
-                       FROM board_scores
-                       WHERE board_id = $1 AND season = $2 AND score IS NOT NULL""",
-                    board_id,
-                    season,
-                )
-        return [
-            UserStanding(
-                r["user_id"], r["username"], r["score"], r["last_entry_id"], r.get("latest_seq")
-            )
-            for r in rows
-        ]
+        async with postgres_errors_as_unavailable(), self._pool.acquire() as connection:
+            return await _standings(connection, board_id, season)
 
     async def recently_applied(
         self, within: timedelta, season: tuple[str, int] | None = None
     ) -> list[tuple[str, datetime]]:
         """(message id, applied at) of the entries recorded within `within`, for deduplication;
         of one (board, season) when given, else of every board."""
-        since = datetime.now(UTC) - within
-        on_season = "" if season is None else "AND board_id = $2 AND season = $3"
-        async with postgres_errors_as_unavailable():
-            rows = await self._pool.fetch(
-                f"""SELECT message_id, applied_at FROM score_ledger
-                    WHERE applied_at > $1 {on_season}""",
-                since,
-                *(season or ()),
-            )
-        return [(r["message_id"], r["applied_at"]) for r in rows]
+        async with postgres_errors_as_unavailable(), self._pool.acquire() as connection:
+            return await _recently_applied(connection, within, season)
+
+    async def rebuild_source(
+        self, board_id: str, season: int, within: timedelta, remembered: tuple[str, int] | None
+    ) -> tuple[list[UserStanding], list[tuple[str, datetime]]]:
+        """standings() and recently_applied() read from one snapshot: an update recorded by
+        another worker meanwhile is in both or in neither (never remembered as applied while
+        missing from the standings, which would lose it)."""
+        async with postgres_errors_as_unavailable(), self._pool.acquire() as connection:
+            async with connection.transaction(isolation="repeatable_read", readonly=True):
+                standings = await _standings(connection, board_id, season)
+                recent = await _recently_applied(connection, within, remembered)
+        return standings, recent
 
     async def has_values(self, board_id: str, season: int) -> bool:
         """Whether the ledger recorded anything in this season of a board other than global."""
@@ -261,6 +246,45 @@ class PostgresLedger:
                     admin,
                     seasons[0][0] if len(seasons) == 1 else None,
                 )
+
+
+async def _standings(
+    connection: asyncpg.Connection, board_id: str, season: int
+) -> list[UserStanding]:
+    if (board_id, season) == _GLOBAL_SEASON:
+        rows = await connection.fetch(
+            """SELECT user_id, username, total AS score, last_entry_id FROM user_scores
+               WHERE total > 0"""
+        )
+    else:
+        rows = await connection.fetch(
+            """SELECT user_id, username, score,
+                      coalesce(reached_seq, last_entry_id) AS last_entry_id, latest_seq
+               FROM board_scores
+               WHERE board_id = $1 AND season = $2 AND score IS NOT NULL""",
+            board_id,
+            season,
+        )
+    return [
+        UserStanding(
+            r["user_id"], r["username"], r["score"], r["last_entry_id"], r.get("latest_seq")
+        )
+        for r in rows
+    ]
+
+
+async def _recently_applied(
+    connection: asyncpg.Connection, within: timedelta, season: tuple[str, int] | None
+) -> list[tuple[str, datetime]]:
+    since = datetime.now(UTC) - within
+    on_season = "" if season is None else "AND board_id = $2 AND season = $3"
+    rows = await connection.fetch(
+        f"""SELECT message_id, applied_at FROM score_ledger
+            WHERE applied_at > $1 {on_season}""",
+        since,
+        *(season or ()),
+    )
+    return [(r["message_id"], r["applied_at"]) for r in rows]
 
 
 def _key(update: ScoreUpdate) -> _Key:

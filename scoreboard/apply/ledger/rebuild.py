@@ -36,14 +36,16 @@ async def rebuild_board(ledger: PostgresLedger, store: RedisLeaderboardStore) ->
     `store` is global's, or another board's season from its `for_board()`.
     """
     started = time.monotonic()
-    standings = await ledger.standings(store.board.board_id, store.season)
-    now = datetime.now(UTC)
+    board_id, season = store.board.board_id, store.season
     # Messages still in the queue may be redelivered: the rebuilt board already counts them.
     # (Global's rebuild remembers every board's: a Redis that lost global lost them all.)
-    recent = await ledger.recently_applied(
+    standings, recent = await ledger.rebuild_source(
+        board_id,
+        season,
         _DEDUPLICATION_WINDOW,
-        None if store.board.board_id == GLOBAL_BOARD_ID else (store.board.board_id, store.season),
+        None if board_id == GLOBAL_BOARD_ID else (board_id, season),
     )
+    now = datetime.now(UTC)
     remembered = [
         (message_id, int((applied_at + _DEDUPLICATION_WINDOW - now).total_seconds()))
         for message_id, applied_at in recent
