@@ -166,13 +166,20 @@ class ServiceProcess:
 
 
 class WebProcess(ServiceProcess):
-    """server.py listening on `port` (of HOST when it names one address, else of loopback)."""
+    """server.py (or `argv`) listening on `port` (of HOST when it names one address, else of
+    loopback)."""
 
-    def __init__(self, name: str, env: Mapping[str, str], log_path: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        env: Mapping[str, str],
+        log_path: Path,
+        argv: Sequence[str] = (sys.executable, "server.py"),
+    ) -> None:
         self.port = int(env["PORT"])
         host = env.get("HOST", "")
         self.host = "127.0.0.1" if host in EVERY_INTERFACE else host
-        super().__init__(name, [sys.executable, "server.py"], env, log_path)
+        super().__init__(name, argv, env, log_path)
 
     @property
     def url(self) -> str:
