@@ -91,6 +91,7 @@ class ServiceProcess:
         env: Mapping[str, str],
         log_path: Path,
         stderr_path: Path | None = None,
+        cwd: Path = PROJECT_ROOT,
     ) -> None:
         self.name = name
         self.log_path = log_path
@@ -102,7 +103,7 @@ class ServiceProcess:
                 err = files.enter_context(stderr_path.open("wb"))
             self._popen = subprocess.Popen(
                 argv,
-                cwd=PROJECT_ROOT,
+                cwd=cwd,
                 env=dict(env),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
@@ -175,11 +176,12 @@ class WebProcess(ServiceProcess):
         env: Mapping[str, str],
         log_path: Path,
         argv: Sequence[str] = (sys.executable, "server.py"),
+        cwd: Path = PROJECT_ROOT,
     ) -> None:
         self.port = int(env["PORT"])
         host = env.get("HOST", "")
         self.host = "127.0.0.1" if host in EVERY_INTERFACE else host
-        super().__init__(name, argv, env, log_path)
+        super().__init__(name, argv, env, log_path, cwd=cwd)
 
     @property
     def url(self) -> str:
