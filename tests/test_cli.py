@@ -16,6 +16,7 @@ from scoreboard.intake.auth import TokenVerifier
 from tests.conftest import JWT_SECRET
 from tests.processes import (
     WORKER_READY_MARKER,
+    Processes,
     ServiceProcess,
     WebProcess,
     free_port,
@@ -23,7 +24,16 @@ from tests.processes import (
 )
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SUBCOMMANDS = ("serve", "worker", "migrate", "rebuild", "token", "config-table", "api-reference")
+SUBCOMMANDS = (
+    "serve",
+    "worker",
+    "healthcheck",
+    "migrate",
+    "rebuild",
+    "token",
+    "config-table",
+    "api-reference",
+)
 BACKEND = {"JWT_SECRET", "REDIS_URL", "RABBITMQ_URL", "CLOUDAMQP_URL", "DATABASE_URL"}
 
 
@@ -121,3 +131,30 @@ def test_worker_consumes_the_queue_and_stops_cleanly_on_sigterm(env, tmp_path: P
         finished = worker.stop()
     assert finished.returncode == 0, finished.output
     assert "worker stopped" in finished.output
+
+
+def test_healthcheck_finds_a_web_node_on_port(processes: Processes, env: dict[str, str]):
+    web = processes.start_web(env)
+    checked = run_cli(
+        "healthcheck", env={**env, "PORT": str(web.port), "METRICS_PORT": str(free_port())}
+    )
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout.strip() == f"healthy: http://127.0.0.1:{web.port}/healthz"
+
+
+def test_healthcheck_finds_a_worker_on_metrics_port(processes: Processes, env: dict[str, str]):
+    port = free_port()
+    processes.start_worker({**env, "METRICS_PORT": str(port)})
+    checked = run_cli(
+        "healthcheck", env={**env, "PORT": str(free_port()), "METRICS_PORT": str(port)}
+    )
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout.strip() == f"healthy: http://127.0.0.1:{port}/healthz"
+
+
+def test_healthcheck_fails_when_nothing_answers(env: dict[str, str]):
+    ports = {"PORT": str(free_port()), "METRICS_PORT": str(free_port())}
+    checked = run_cli("healthcheck", env={**env, **ports})
+    assert checked.returncode == 1
+    assert checked.stderr.startswith("unhealthy: ")
+    assert all(f":{port}/healthz" in checked.stderr for port in ports.values())

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from scoreboard.commands import api_reference, config_table, ledger, processes, token
+from scoreboard.commands import (
+    api_reference,
+    config_table,
+    healthcheck,
+    ledger,
+    processes,
+    token,
+)
 from scoreboard.config import Settings
 from scoreboard.errors import ConfigError
 from scoreboard.ops.logs import configure_logging
@@ -21,6 +28,7 @@ def build_parser(prog: str = CONSOLE_COMMAND) -> argparse.ArgumentParser:
     parser.set_defaults(reads_settings=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
     processes.add_parsers(commands)
+    healthcheck.add_parser(commands)
     ledger.add_parsers(commands)
     token.add_parser(commands)
     config_table.add_parser(commands)
