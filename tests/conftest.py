@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -23,6 +25,7 @@ from scoreboard.config import Settings
 from scoreboard.intake.auth import issue_token
 from scoreboard.queue.rabbitmq import dead_letter_queue_name
 from scoreboard.web.app import create_app
+from tests.private_services import PrivateRabbitMQ
 from tests.processes import Processes, WebProcess, service_processes
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -131,6 +134,20 @@ async def store(request: pytest.FixtureRequest, namespace: str) -> AsyncIterator
     client = redis.from_url(REDIS_URL)
     yield RedisLeaderboardStore(client, f"{namespace}:")
     await client.aclose()
+
+
+@pytest.fixture
+def private_rabbitmq() -> Iterator[PrivateRabbitMQ]:
+    """A broker of this test's own, which it may stop and start (tests/private_services.py)."""
+    # Not under tmp_path: the rabbitmq user cannot enter pytest's private temporary folder.
+    directory = Path(tempfile.mkdtemp(prefix="sbtest-rabbitmq-"))
+    broker = PrivateRabbitMQ(directory)
+    try:
+        broker.start()
+        yield broker
+    finally:
+        broker.shutdown()
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture

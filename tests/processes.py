@@ -91,6 +91,7 @@ class ServiceProcess:
         env: Mapping[str, str],
         log_path: Path,
         stderr_path: Path | None = None,
+        cwd: Path = PROJECT_ROOT,
     ) -> None:
         self.name = name
         self.log_path = log_path
@@ -102,7 +103,7 @@ class ServiceProcess:
                 err = files.enter_context(stderr_path.open("wb"))
             self._popen = subprocess.Popen(
                 argv,
-                cwd=PROJECT_ROOT,
+                cwd=cwd,
                 env=dict(env),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
@@ -166,13 +167,21 @@ class ServiceProcess:
 
 
 class WebProcess(ServiceProcess):
-    """server.py listening on `port` (of HOST when it names one address, else of loopback)."""
+    """server.py (or `argv`) listening on `port` (of HOST when it names one address, else of
+    loopback)."""
 
-    def __init__(self, name: str, env: Mapping[str, str], log_path: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        env: Mapping[str, str],
+        log_path: Path,
+        argv: Sequence[str] = (sys.executable, "server.py"),
+        cwd: Path = PROJECT_ROOT,
+    ) -> None:
         self.port = int(env["PORT"])
         host = env.get("HOST", "")
         self.host = "127.0.0.1" if host in EVERY_INTERFACE else host
-        super().__init__(name, [sys.executable, "server.py"], env, log_path)
+        super().__init__(name, argv, env, log_path, cwd=cwd)
 
     @property
     def url(self) -> str:

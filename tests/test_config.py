@@ -76,6 +76,22 @@ def test_tls_redis_urls_are_accepted():
 
 
 @pytest.mark.parametrize(
+    ("url", "verify", "used"),
+    [
+        ("rediss://:pw@host:6380", "0", "rediss://:pw@host:6380?ssl_cert_reqs=none"),
+        ("rediss://h:6380/0?db=1", "0", "rediss://h:6380/0?db=1&ssl_cert_reqs=none"),
+        ("rediss://h?ssl_cert_reqs=required", "0", "rediss://h?ssl_cert_reqs=required"),
+        ("rediss://:pw@host:6380", "", "rediss://:pw@host:6380"),
+        ("rediss://:pw@host:6380", "1", "rediss://:pw@host:6380"),
+        ("redis://host:6379", "0", "redis://host:6379"),
+    ],
+)
+def test_redis_tls_verify_0_stops_checking_a_rediss_certificate(url: str, verify: str, used: str):
+    env = {**DISTRIBUTED, "REDIS_URL": url, "REDIS_TLS_VERIFY": verify}
+    assert Settings.from_env(env).redis_url == used
+
+
+@pytest.mark.parametrize(
     ("env", "named"),
     [
         ({"REDIS_URL": "redis://localhost"}, "RABBITMQ_URL"),

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,19 +62,6 @@ async def test_kill_9_of_the_worker_mid_stream_loses_and_repeats_nothing(env, pr
     record_figures("fault_worker_kill9", figures)
     assert figures["accepted"] == figures["sent"], figures  # the web side never noticed
     assert_exact(figures)
-
-
-@pytest.fixture
-def private_rabbitmq() -> Iterator[PrivateRabbitMQ]:
-    # Not under tmp_path: the rabbitmq user cannot enter pytest's private temporary folder.
-    directory = Path(tempfile.mkdtemp(prefix="sbtest-rabbitmq-"))
-    broker = PrivateRabbitMQ(directory)
-    try:
-        broker.start()
-        yield broker
-    finally:
-        broker.shutdown()
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 async def test_rabbitmq_restart_mid_stream(env, processes, private_rabbitmq: PrivateRabbitMQ):

@@ -14,7 +14,9 @@ from aiohttp.test_utils import TestClient
 
 from scoreboard.config import Settings
 from scoreboard.ops.metrics import CONTENT_TYPE, Metrics
-from scoreboard.ops.metrics_server import MetricsServer
+from scoreboard.ops.readiness import ReadinessProbe
+from scoreboard.ops.worker_port import WorkerPort
+from scoreboard.ops.worker_readiness import WorkerReadinessProbe
 from scoreboard.web.app import SOCKETIO_PATH, create_app
 from tests.conftest import RABBITMQ_URL, TokenFactory, bearer
 from tests.processes import Processes, WebProcess, free_port, service_processes
@@ -227,7 +229,10 @@ async def test_a_poison_message_counts_as_dead_lettered_and_fills_the_dead_lette
 
 async def test_the_worker_metrics_port_names_no_server_software(http: aiohttp.ClientSession):
     port = free_port()
-    server = MetricsServer(Metrics(), port, None)
+    readiness = WorkerReadinessProbe(
+        ReadinessProbe(None, None, lambda: None, None), lambda: True, lambda: "consuming"
+    )
+    server = WorkerPort(Metrics(), readiness, port, None)
     await server.start()
     try:
         async with http.get(f"http://127.0.0.1:{port}/metrics") as response:

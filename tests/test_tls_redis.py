@@ -44,3 +44,23 @@ async def test_the_whole_path_runs_over_tls_redis(env, tls_redis: PrivateRedis, 
                 headers={"Authorization": f"Bearer {alice}"},
             ) as limited:
                 assert limited.status == 429  # the rate limit is kept on the TLS Redis too
+
+
+async def test_a_self_signed_tls_redis_works_as_on_heroku_with_verification_off(
+    env, tls_redis: PrivateRedis, tmp_path: Path
+):
+    # Heroku's REDIS_URL names no CA: as is, the certificate fails verification.
+    heroku_like = f"rediss://127.0.0.1:{tls_redis.port}/0"
+    alice = issue_token(JWT_SECRET, "alice", "Alice")
+    with service_processes(tmp_path) as processes:
+        [web] = processes.start_distributed(
+            {**env, "REDIS_URL": heroku_like, "REDIS_TLS_VERIFY": "0"}
+        )
+        async with watching(web.url, alice) as watcher, aiohttp.ClientSession() as http:
+            assert (await watcher.next_update())["top10"] == []
+            assert (await post_score(http, web, alice, "alice", 5))["newScore"] == 5
+            assert (await watcher.next_update())["top10"] == [entry("alice", "Alice", 5)]
+        verifying = processes.start_web({**env, "REDIS_URL": heroku_like})
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{verifying.url}/readyz") as refused:
+                assert refused.status == 503

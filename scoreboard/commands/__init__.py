@@ -1,1 +1,1 @@
-"""Subcommands of `python -m scoreboard`, one module each."""
+"""The command line (cli.py) and its subcommands, one module each."""

@@ -33,7 +33,8 @@ class Settings:
     port: int = var.PORT.field()
     host: str | None = var.HOST.field()
     ops_port: int | None = var.OPS_PORT.field()
-    redis_url: str | None = var.REDIS_URL.field()
+    redis_url: str | None = var.REDIS_URL.field()  # with REDIS_TLS_VERIFY: see from_env
+    redis_tls_verify: bool = var.REDIS_TLS_VERIFY.field()
     rabbitmq_url: str | None = var.RABBITMQ_URL.field()  # else CLOUDAMQP_URL: see from_env
     database_url: str | None = var.DATABASE_URL.field()
     jwt_secret: Secret = field(default_factory=generated_secret)  # JWT_SECRET: see from_env
@@ -145,13 +146,24 @@ class Settings:
         log_format = settings.log_format
         if var.DYNO.read(env) is not None and not var.LOG_FORMAT.is_set(env):
             log_format = "json"
+        redis_url = settings.redis_url
+        if not settings.redis_tls_verify:
+            redis_url = _tls_unverified(redis_url)
         return replace(
             settings,
+            redis_url=redis_url,
             rabbitmq_url=rabbitmq_url,
             jwt_secret=secret or generated_secret(),
             jwt_secret_generated=secret is None,
             log_format=log_format,
         )
+
+
+def _tls_unverified(url: str | None) -> str | None:
+    """A rediss:// URL whose server certificate redis-py (and so python-socketio) won't check."""
+    if url is None or not url.startswith("rediss://") or "ssl_cert_reqs=" in url:
+        return url
+    return url + ("&" if "?" in url else "?") + "ssl_cert_reqs=none"
 
 
 def _both_or_neither(

@@ -54,9 +54,16 @@ REDIS_URL: Variable[str | None] = Variable(
     None,
     "the board, the rate limits and the broadcasts. Set it and `RABBITMQ_URL` for the "
     "distributed mode, neither for the single-process mode; one without the other refuses to "
-    "start. Heroku Redis presents a self-signed certificate: append `?ssl_cert_reqs=none` to its "
-    "`rediss://` URL",
+    "start. Heroku Redis presents a self-signed certificate: set `REDIS_TLS_VERIFY=0` with it",
     secret=True,
+)
+REDIS_TLS_VERIFY = Variable(
+    "REDIS_TLS_VERIFY",
+    Flag(),
+    True,
+    "`0` accepts any certificate from a `rediss://` `REDIS_URL` (still encrypted, but not proof "
+    "of whom it speaks to): for Heroku Redis, whose certificate is self-signed. The same as "
+    "`?ssl_cert_reqs=none` on the URL",
 )
 RABBITMQ_URL: Variable[str | None] = Variable(
     "RABBITMQ_URL",

@@ -215,6 +215,11 @@ class RabbitConsumer:
         """Start consuming, waiting for the broker as long as it takes."""
         await _until_connected(self._connect, "worker")
 
+    @property
+    def connected(self) -> bool:
+        """Whether its connection is up now; a robust one reconnects and resumes by itself."""
+        return self._connection is not None and self._connection.connected.is_set()
+
     async def _connect(self) -> None:
         connection = await _open(self._url)
         try:

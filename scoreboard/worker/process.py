@@ -30,7 +30,9 @@ from scoreboard.errors import ConfigError
 from scoreboard.ops.heartbeat import Heartbeat, WorkerBeat, WorkerIdentity, WorkerRegistry
 from scoreboard.ops.logs import configure_logging
 from scoreboard.ops.metrics import MeasuredEmitter, Metrics
-from scoreboard.ops.metrics_server import MetricsServer
+from scoreboard.ops.readiness import ReadinessProbe
+from scoreboard.ops.worker_port import WorkerPort
+from scoreboard.ops.worker_readiness import CONSUMING, WorkerReadinessProbe
 from scoreboard.push.broadcast import Broadcaster
 from scoreboard.push.coalescing import CoalescingBroadcaster, RedisEmitSlot, paced
 from scoreboard.push.socketio_internals import close_emitter
@@ -67,17 +69,28 @@ async def run_worker(settings: Settings) -> ApplyStats:
         loop.add_signal_handler(signum, stop.set)
     metrics = Metrics()
     metrics.count_dead_letters(lambda: stats.dead_lettered + consumer.dead_lettered)
-    metrics_server = MetricsServer(metrics, settings.metrics_port, settings.metrics_token)
-    await metrics_server.start()
     identity = WorkerIdentity.of_this_process()
     state = "starting"
+    ledgered: Ledgered | None = None
+
+    def current_state() -> str:
+        return "stopping" if stop.is_set() else state
+
+    readiness = WorkerReadinessProbe(
+        ReadinessProbe(client, None, lambda: ledgered.ledger if ledgered else None, None),
+        lambda: consumer.connected,
+        current_state,
+    )
+    # Up before start-up, which may wait long for the broker: alive, not ready, meanwhile.
+    port = WorkerPort(metrics, readiness, settings.metrics_port, settings.metrics_token)
+    await port.start()
 
     def describe() -> WorkerBeat:
         return WorkerBeat(
             worker_id=identity.worker_id,
             name=identity.name,
             pid=identity.pid,
-            state="stopping" if stop.is_set() else state,
+            state=current_state(),
             started_at=identity.started_at,
             beat_at=time.time(),
             last_batch_at=stats.last_batch_at,
@@ -87,8 +100,6 @@ async def run_worker(settings: Settings) -> ApplyStats:
 
     heartbeat = Heartbeat(WorkerRegistry(client, settings.redis_key_prefix), describe)
     heartbeat.start()
-
-    ledgered: Ledgered | None = None
 
     async def start_up() -> None:
         nonlocal ledgered
@@ -115,7 +126,7 @@ async def run_worker(settings: Settings) -> ApplyStats:
             settings.worker_prefetch,
             ", ledger in PostgreSQL" if ledgered else "",
         )
-        state = "consuming"
+        state = CONSUMING
         heartbeat.refresh()
         redeliveries = RedeliveryCounter(client, settings.redis_key_prefix)
         applying = asyncio.create_task(
@@ -140,7 +151,8 @@ async def run_worker(settings: Settings) -> ApplyStats:
     if ledgered is not None:
         await ledgered.ledger.close()
     await heartbeat.stop()
-    await metrics_server.stop()
+    await port.stop()
+    await readiness.close()
     await client.aclose()
     await close_emitter(emitter)
     stats.dead_lettered += consumer.dead_lettered
