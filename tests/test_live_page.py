@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 
@@ -13,12 +12,11 @@ from scoreboard.config import Settings
 from scoreboard.intake.auth import TokenVerifier
 from scoreboard.web.app import create_app
 from scoreboard.web.demo import issue_demo_token
-from scoreboard.web.page import STATIC_FILES
+from scoreboard.web.static_files import STATIC_FILES
 from tests.conftest import JWT_SECRET
 from tests.processes import PROJECT_ROOT
 
 STATIC_DIR = PROJECT_ROOT / "scoreboard" / "web" / "static"
-JS_CLIENT = PROJECT_ROOT / "tests" / "js" / "node_modules" / "socket.io-client"
 
 
 @pytest.fixture
@@ -70,25 +68,24 @@ async def test_static_files_are_served_with_their_type(api, name: str, content_t
     assert await response.read() == (STATIC_DIR / name).read_bytes()
 
 
-@pytest.mark.parametrize("name", ["VENDORED.md", "index.html", "..%2Fpage.py", "nothing.js"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "VENDORED.md",
+        "VENDORED.json",
+        "index.html",
+        "api-docs.html",
+        "licenses%2Fswagger-ui-dist%2FLICENSE",
+        "..%2Fpage.py",
+        "nothing.js",
+    ],
+)
 async def test_anything_else_under_static_is_404(api, name: str):
     response = await api.get(f"/static/{name}")
     assert (response.status, await response.json()) == (
         404,
         {"status": "error", "message": "Not found"},
     )
-
-
-async def test_the_served_socketio_client_is_the_pinned_npm_release(api):
-    pinned = json.loads((PROJECT_ROOT / "tests" / "js" / "package.json").read_text())
-    version = pinned["dependencies"]["socket.io-client"]
-    installed = json.loads((JS_CLIENT / "package.json").read_text())
-    assert installed["version"] == version, "run `npm ci --prefix tests/js`"
-    served = await (await api.get("/static/socket.io.min.js")).read()
-    assert served == (JS_CLIENT / "dist" / "socket.io.min.js").read_bytes()
-    assert f"Socket.IO v{version}".encode() in served[:100]
-    note = (STATIC_DIR / "VENDORED.md").read_text()
-    assert f"socket.io-client@{version}" in note and "MIT" in note
 
 
 async def test_distributed_mode_offers_no_demo_token(api):

@@ -17,6 +17,7 @@ from tests.conftest import JWT_SECRET
 
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 PUBLIC = {("get", "/healthz"), ("get", "/api/openapi.json"), ("get", "/api/demo"), ("get", "/")}
+PUBLIC |= {("get", "/api/docs")}
 PUBLIC |= {("get", "/readyz"), ("get", "/metrics")}  # probes and Prometheus (METRICS_TOKEN apart)
 
 

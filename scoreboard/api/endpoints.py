@@ -15,7 +15,7 @@ from scoreboard.boards.model import GLOBAL_BOARD_ID
 from scoreboard.boards.registry import REFRESH_SECONDS
 from scoreboard.intake.idempotency import MAX_KEY_LENGTH
 from scoreboard.models import TOP_N
-from scoreboard.web.page import STATIC_FILES
+from scoreboard.web.static_files import STATIC_FILES
 
 SOCKETIO_PATH = "ws/scoreboard"  # Socket.IO's path: clients connect with {path: "/ws/scoreboard"}
 MAX_BODY_BYTES = 16 * 1024  # a score update is well under 1 KiB
@@ -566,6 +566,22 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "This document",
         auth=False,
         answers={200: Answer("The OpenAPI 3.1 document"), 308: shared(HTTPS_REDIRECT)},
+    ),
+    Endpoint(
+        "getApiDocs",
+        "GET",
+        "/api/docs",
+        "meta",
+        "This document as an interactive page",
+        description=(
+            'Swagger UI, served by this server (no CDN); its "Try it out" sends requests '
+            'to this server with the bearer token given under "Authorize".'
+        ),
+        auth=False,
+        answers={
+            200: Answer("The HTML page", media_types=("text/html",)),
+            308: shared(HTTPS_REDIRECT),
+        },
     ),
     Endpoint(
         "getDemo",
