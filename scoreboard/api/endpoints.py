@@ -19,6 +19,8 @@ from scoreboard.web.static_files import STATIC_FILES
 
 SOCKETIO_PATH = "ws/scoreboard"  # Socket.IO's path: clients connect with {path: "/ws/scoreboard"}
 MAX_BODY_BYTES = 16 * 1024  # a score update is well under 1 KiB
+# Socket.IO clients send only the connect packet (token, boards) and subscribe/unsubscribe (boards).
+MAX_SOCKET_MESSAGE_BYTES = 4 * 1024
 
 # Shared answers, described once (components/responses of the document).
 UNAUTHORIZED = "Unauthorized"
@@ -566,6 +568,15 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "This document",
         auth=False,
         answers={200: Answer("The OpenAPI 3.1 document"), 308: shared(HTTPS_REDIRECT)},
+    ),
+    Endpoint(
+        "getAsyncapi",
+        "GET",
+        "/api/asyncapi.json",
+        "meta",
+        "The Socket.IO events as an AsyncAPI 3.0 document",
+        auth=False,
+        answers={200: Answer("The AsyncAPI 3.0 document"), 308: shared(HTTPS_REDIRECT)},
     ),
     Endpoint(
         "getApiDocs",

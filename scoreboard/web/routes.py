@@ -22,7 +22,7 @@ from scoreboard.reads.seasons import get_season_leaderboard, list_seasons
 from scoreboard.web import admin_routes
 from scoreboard.web.api_docs import api_docs_page
 from scoreboard.web.demo import get_demo
-from scoreboard.web.openapi import get_openapi
+from scoreboard.web.openapi import get_asyncapi, get_openapi
 from scoreboard.web.page import live_page
 from scoreboard.web.static_files import static_file
 
@@ -53,6 +53,7 @@ HANDLERS: dict[str, Handler] = {
     "putRateLimits": admin_routes.put_rate_limits,
     "getOpenapi": get_openapi,
     "getApiDocs": api_docs_page,
+    "getAsyncapi": get_asyncapi,
     "getDemo": get_demo,
     "getHealthz": healthz,
     "getReadyz": get_readyz,
