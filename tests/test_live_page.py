@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import re
 from collections.abc import Callable
 
@@ -32,7 +35,9 @@ async def test_the_page_is_html_with_a_policy_that_allows_only_this_site(api):
     policy = response.headers["Content-Security-Policy"]
     directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
     assert directives["default-src"] == "'none'"
-    assert directives["script-src"] == "'self'"
+    [import_map] = re.findall(r'<script type="importmap">(.*?)</script>', await response.text())
+    digest = base64.b64encode(hashlib.sha256(import_map.encode()).digest()).decode()
+    assert directives["script-src"] == f"'self' 'sha256-{digest}'"
     assert directives["style-src"] == "'self'"
     assert directives["connect-src"] == "'self' ws://scores.example:8443 wss://scores.example:8443"
     assert directives["frame-ancestors"] == "'none'"
@@ -47,11 +52,15 @@ async def test_a_strange_host_header_is_kept_out_of_the_policy(api):
     assert "evil" not in policy
 
 
-async def test_the_page_has_no_inline_script_or_style_and_loads_only_served_files(api):
+async def test_the_page_has_no_inline_script_but_its_import_map_and_loads_only_served_files(api):
     html = await (await api.get("/")).text()
     scripts = re.findall(r"<script\b([^>]*)>(.*?)</script>", html, re.S)
-    assert scripts, "the page loads its scripts"
-    for attributes, body in scripts:
+    [import_map] = [json.loads(body) for attributes, body in scripts if "importmap" in attributes]
+    for module in import_map["imports"].values():
+        assert module.startswith("/static/") and module.removeprefix("/static/") in STATIC_FILES
+    code = [(attributes, body) for attributes, body in scripts if "importmap" not in attributes]
+    assert code, "the page loads its scripts"
+    for attributes, body in code:
         assert 'src="/static/' in attributes and body.strip() == ""
     assert "<style" not in html and " style=" not in html
     assert not re.search(r"\son[a-z]+=", html), "no inline event handlers"

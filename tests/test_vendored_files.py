@@ -14,7 +14,7 @@ from tests.processes import PROJECT_ROOT
 STATIC_DIR = PROJECT_ROOT / "scoreboard" / "web" / "static"
 MANIFEST: dict[str, dict[str, Any]] = json.loads((STATIC_DIR / "VENDORED.json").read_text())
 # Written for this project; everything else served is vendored.
-OWN_FILES = {"page.js", "page.css", "favicon.svg", "api-docs.js"}
+OWN_FILES = {"page.js", "page.css", "favicon.svg", "api-docs.js", "scoreboard-client.js"}
 
 
 def read_json(path: Path) -> Any:
@@ -58,3 +58,10 @@ def test_every_served_file_is_ours_or_vendored_with_its_licence() -> None:
     note = (STATIC_DIR / "VENDORED.md").read_text()
     for name, entry in MANIFEST.items():
         assert f"{name} ({entry['license']})" in note
+
+
+def test_the_served_client_is_clients_js_index_js_unchanged() -> None:
+    served = (STATIC_DIR / "scoreboard-client.js").read_bytes()
+    assert served == (PROJECT_ROOT / "clients" / "js" / "index.js").read_bytes(), (
+        "run ./scripts/vendor-static"
+    )

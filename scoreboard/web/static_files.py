@@ -14,7 +14,8 @@ STATIC_FILES = {
     # the live page (GET /)
     "page.js": "text/javascript",
     "page.css": "text/css",
-    "socket.io.min.js": "text/javascript",
+    "scoreboard-client.js": "text/javascript",  # clients/js/index.js
+    "socket.io.esm.min.js": "text/javascript",
     "favicon.svg": "image/svg+xml",
     # the API reference (GET /api/docs)
     "api-docs.js": "text/javascript",
