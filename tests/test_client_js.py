@@ -3,12 +3,16 @@ ones, and its type declarations checked by tsc."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
 
+import msgspec
 import pytest
 
+from scoreboard.api import models
+from scoreboard.push.broadcast import LEADERBOARD_EVENT
 from tests.conftest import JWT_SECRET
 from tests.processes import PROJECT_ROOT, Processes, process_env
 
@@ -67,5 +71,41 @@ def test_the_client_against_a_running_web_node_and_worker(
     )
 
 
+TSC = str(Path("node_modules", ".bin", "tsc"))
+
+
 def test_the_type_declarations_accept_right_usage_and_refuse_wrong() -> None:
-    run_in_client([str(Path("node_modules", ".bin", "tsc")), "--noEmit", "-p", "test"])
+    run_in_client([TSC, "--noEmit", "-p", "test"])
+
+
+def test_the_declared_payload_types_take_what_the_server_declares(tmp_path: Path) -> None:
+    """Each payload the Python declarations allow, every field filled in, is a value of its
+    TypeScript type, with no field the type lacks (TypeScript refuses unknown fields here)."""
+    top = [models.TopEntry(user_id="alice", username="Alice", score=5)]
+    samples = {
+        "LeaderboardUpdate[]": [
+            models.LeaderboardUpdate(event=LEADERBOARD_EVENT, version=3, top10=top),
+            models.LeaderboardUpdate(
+                event=LEADERBOARD_EVENT, version=0, top10=[], board_id="weekly", season=2
+            ),
+        ],
+        "BoardsAck[]": [
+            models.BoardsHeld(status="success", boards=["global", "weekly"]),
+            models.Error(status="error", message="Unknown board: nope"),
+        ],
+        "ScoreAccepted": {
+            "status": "success",
+            **msgspec.to_builtins(
+                models.BoardScoreAccepted(message="Score update queued", new_score=5)
+            ),
+        },
+    }
+    types = "{ BoardsAck, LeaderboardUpdate, ScoreAccepted }"
+    lines = [f'import type {types} from "{CLIENT_DIR}/index.js";']
+    for index, (kind, value) in enumerate(samples.items()):
+        payload = json.dumps(msgspec.to_builtins(value))
+        lines.append(f"export const sample{index}: {kind} = {payload};")
+    (tmp_path / "payloads.ts").write_text("\n".join(lines) + "\n")
+    options = ["--strict", "--exactOptionalPropertyTypes", "--target", "es2022"]
+    options += ["--module", "nodenext", "--lib", "es2022,dom"]
+    run_in_client([TSC, "--noEmit", *options, str(tmp_path / "payloads.ts")])
