@@ -1,4 +1,5 @@
-"""The live page in Debian's headless Chromium, driven by Playwright, against real processes."""
+"""The live page and the API reference in Debian's headless Chromium, driven by Playwright,
+against real processes."""
 
 from __future__ import annotations
 
@@ -43,6 +44,14 @@ RECORD_RENDERED_ROWS = """() => {
     }
   }).observe(document.getElementById("board-rows"), { childList: true });
 }"""
+# Every Content-Security-Policy violation of the page, whether or not the console reports it.
+RECORD_CSP_VIOLATIONS = """
+window.cspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.cspViolations.push(`${event.violatedDirective} ${event.blockedURI}`);
+});
+"""
+HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 
 @pytest.fixture
@@ -369,3 +378,39 @@ async def test_the_score_form_posts_to_the_picked_board(
     # Picked again, the cup opens with its snapshot, not an empty table.
     await page.locator("#board-picker").select_option("cup")
     await expect(board_row(page, "alice").locator("td.score")).to_have_text("4")
+
+
+async def test_the_api_reference_lists_every_operation_and_tries_one_with_a_token(
+    processes: Processes, page: Page, http: aiohttp.ClientSession
+) -> None:
+    web = processes.start_web({}, remove=BACKEND_VARIABLES)
+    async with http.get(f"{web.url}/api/openapi.json") as got:
+        document = await got.json()
+    async with http.get(f"{web.url}/api/demo") as got:
+        demo_token = (await got.json())["token"]
+    # Swagger UI gives each operation the id operations-<tag>-<operationId>.
+    expected = {
+        f"operations-{tag}-{operation['operationId']}"
+        for item in document["paths"].values()
+        for method, operation in item.items()
+        if method in HTTP_METHODS
+        for tag in operation["tags"]
+    }
+    await page.add_init_script(RECORD_CSP_VIOLATIONS)
+    await page.goto(f"{web.url}/api/docs")
+    operations = page.locator("#swagger-ui .opblock")
+    await expect(operations).to_have_count(len(expected))
+    assert set(await operations.evaluate_all("blocks => blocks.map((b) => b.id)")) == expected
+
+    await page.click("#swagger-ui .auth-wrapper .authorize")
+    await page.fill(".auth-container input[type=text]", demo_token)
+    await page.click(".auth-btn-wrapper .authorize")
+    await page.click(".auth-btn-wrapper .btn-done")
+    leaderboard = page.locator("#operations-board-getLeaderboard")
+    await leaderboard.locator(".opblock-summary-control").click()
+    await leaderboard.locator(".try-out__btn").click()
+    await leaderboard.locator(".execute").click()
+    status = leaderboard.locator(".live-responses-table .response .response-col_status")
+    await expect(status).to_have_text("200")
+    await screenshot(page, "api_docs.png")
+    assert await page.evaluate("window.cspViolations") == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 from collections.abc import Callable
@@ -13,12 +15,11 @@ from scoreboard.config import Settings
 from scoreboard.intake.auth import TokenVerifier
 from scoreboard.web.app import create_app
 from scoreboard.web.demo import issue_demo_token
-from scoreboard.web.page import STATIC_FILES
+from scoreboard.web.static_files import STATIC_FILES
 from tests.conftest import JWT_SECRET
 from tests.processes import PROJECT_ROOT
 
 STATIC_DIR = PROJECT_ROOT / "scoreboard" / "web" / "static"
-JS_CLIENT = PROJECT_ROOT / "tests" / "js" / "node_modules" / "socket.io-client"
 
 
 @pytest.fixture
@@ -34,7 +35,9 @@ async def test_the_page_is_html_with_a_policy_that_allows_only_this_site(api):
     policy = response.headers["Content-Security-Policy"]
     directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
     assert directives["default-src"] == "'none'"
-    assert directives["script-src"] == "'self'"
+    [import_map] = re.findall(r'<script type="importmap">(.*?)</script>', await response.text())
+    digest = base64.b64encode(hashlib.sha256(import_map.encode()).digest()).decode()
+    assert directives["script-src"] == f"'self' 'sha256-{digest}'"
     assert directives["style-src"] == "'self'"
     assert directives["connect-src"] == "'self' ws://scores.example:8443 wss://scores.example:8443"
     assert directives["frame-ancestors"] == "'none'"
@@ -49,11 +52,15 @@ async def test_a_strange_host_header_is_kept_out_of_the_policy(api):
     assert "evil" not in policy
 
 
-async def test_the_page_has_no_inline_script_or_style_and_loads_only_served_files(api):
+async def test_the_page_has_no_inline_script_but_its_import_map_and_loads_only_served_files(api):
     html = await (await api.get("/")).text()
     scripts = re.findall(r"<script\b([^>]*)>(.*?)</script>", html, re.S)
-    assert scripts, "the page loads its scripts"
-    for attributes, body in scripts:
+    [import_map] = [json.loads(body) for attributes, body in scripts if "importmap" in attributes]
+    for module in import_map["imports"].values():
+        assert module.startswith("/static/") and module.removeprefix("/static/") in STATIC_FILES
+    code = [(attributes, body) for attributes, body in scripts if "importmap" not in attributes]
+    assert code, "the page loads its scripts"
+    for attributes, body in code:
         assert 'src="/static/' in attributes and body.strip() == ""
     assert "<style" not in html and " style=" not in html
     assert not re.search(r"\son[a-z]+=", html), "no inline event handlers"
@@ -70,25 +77,24 @@ async def test_static_files_are_served_with_their_type(api, name: str, content_t
     assert await response.read() == (STATIC_DIR / name).read_bytes()
 
 
-@pytest.mark.parametrize("name", ["VENDORED.md", "index.html", "..%2Fpage.py", "nothing.js"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "VENDORED.md",
+        "VENDORED.json",
+        "index.html",
+        "api-docs.html",
+        "licenses%2Fswagger-ui-dist%2FLICENSE",
+        "..%2Fpage.py",
+        "nothing.js",
+    ],
+)
 async def test_anything_else_under_static_is_404(api, name: str):
     response = await api.get(f"/static/{name}")
     assert (response.status, await response.json()) == (
         404,
         {"status": "error", "message": "Not found"},
     )
-
-
-async def test_the_served_socketio_client_is_the_pinned_npm_release(api):
-    pinned = json.loads((PROJECT_ROOT / "tests" / "js" / "package.json").read_text())
-    version = pinned["dependencies"]["socket.io-client"]
-    installed = json.loads((JS_CLIENT / "package.json").read_text())
-    assert installed["version"] == version, "run `npm ci --prefix tests/js`"
-    served = await (await api.get("/static/socket.io.min.js")).read()
-    assert served == (JS_CLIENT / "dist" / "socket.io.min.js").read_bytes()
-    assert f"Socket.IO v{version}".encode() in served[:100]
-    note = (STATIC_DIR / "VENDORED.md").read_text()
-    assert f"socket.io-client@{version}" in note and "MIT" in note
 
 
 async def test_distributed_mode_offers_no_demo_token(api):

@@ -17,6 +17,7 @@ from tests.conftest import JWT_SECRET
 
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 PUBLIC = {("get", "/healthz"), ("get", "/api/openapi.json"), ("get", "/api/demo"), ("get", "/")}
+PUBLIC |= {("get", "/api/docs"), ("get", "/api/asyncapi.json")}
 PUBLIC |= {("get", "/readyz"), ("get", "/metrics")}  # probes and Prometheus (METRICS_TOKEN apart)
 
 
@@ -61,7 +62,13 @@ def test_every_registered_route_is_in_the_document_and_nothing_else(
 def test_the_socketio_endpoint_is_described_in_prose():
     description = openapi_document(Settings())["info"]["description"]
     assert f"`/{SOCKETIO_PATH}/`" in description
-    for words in ("leaderboardUpdate", "auth: {token:", "Authorization: Bearer", "connect_error"):
+    for words in (
+        "leaderboardUpdate",
+        "auth: {token:",
+        "Authorization: Bearer",
+        "connect_error",
+        "`/api/asyncapi.json`",
+    ):
         assert words in description
     payload = openapi_document(Settings())["components"]["schemas"]["LeaderboardUpdate"]
     assert payload["required"] == ["event", "version", "top10"]

@@ -15,10 +15,12 @@ from scoreboard.boards.model import GLOBAL_BOARD_ID
 from scoreboard.boards.registry import REFRESH_SECONDS
 from scoreboard.intake.idempotency import MAX_KEY_LENGTH
 from scoreboard.models import TOP_N
-from scoreboard.web.page import STATIC_FILES
+from scoreboard.web.static_files import STATIC_FILES
 
 SOCKETIO_PATH = "ws/scoreboard"  # Socket.IO's path: clients connect with {path: "/ws/scoreboard"}
 MAX_BODY_BYTES = 16 * 1024  # a score update is well under 1 KiB
+# Socket.IO clients send only the connect packet (token, boards) and subscribe/unsubscribe (boards).
+MAX_SOCKET_MESSAGE_BYTES = 4 * 1024
 
 # Shared answers, described once (components/responses of the document).
 UNAUTHORIZED = "Unauthorized"
@@ -582,6 +584,31 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "This document",
         auth=False,
         answers={200: Answer("The OpenAPI 3.1 document"), 308: shared(HTTPS_REDIRECT)},
+    ),
+    Endpoint(
+        "getAsyncapi",
+        "GET",
+        "/api/asyncapi.json",
+        "meta",
+        "The Socket.IO events as an AsyncAPI 3.0 document",
+        auth=False,
+        answers={200: Answer("The AsyncAPI 3.0 document"), 308: shared(HTTPS_REDIRECT)},
+    ),
+    Endpoint(
+        "getApiDocs",
+        "GET",
+        "/api/docs",
+        "meta",
+        "This document as an interactive page",
+        description=(
+            'Swagger UI, served by this server (no CDN); its "Try it out" sends requests '
+            'to this server with the bearer token given under "Authorize".'
+        ),
+        auth=False,
+        answers={
+            200: Answer("The HTML page", media_types=("text/html",)),
+            308: shared(HTTPS_REDIRECT),
+        },
     ),
     Endpoint(
         "getDemo",

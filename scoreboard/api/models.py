@@ -24,6 +24,7 @@ from scoreboard.config import MAX_SAFE_INTEGER
 from scoreboard.intake.identities import MAX_USER_ID_LENGTH, MAX_USERNAME_LENGTH
 from scoreboard.models import TOP_N
 from scoreboard.push.broadcast import LEADERBOARD_EVENT
+from scoreboard.push.subscriptions import MAX_BOARDS_PER_CLIENT
 
 # What a pattern can say of the identity rule (scoreboard/intake/identities.py): printable, no
 # separator but the space, no space at either end. The description says the rest.
@@ -172,11 +173,23 @@ class TopEntry(Wire):
 
 
 class LeaderboardUpdate(Wire):
-    """Payload of the Socket.IO event `leaderboardUpdate`."""
+    """Payload of the Socket.IO event `leaderboardUpdate`; global's has no `boardId`, `season`."""
 
     event: Literal[LEADERBOARD_EVENT]  # type: ignore[valid-type]  # the one spelling, at runtime
     version: Version
     top10: Annotated[list[TopEntry], msgspec.Meta(max_length=TOP_N)]
+    # Defined below; annotations are read when the schema is made.
+    board_id: (
+        Annotated[BoardId, msgspec.Meta(description="The board; left out for `global`")]
+        | msgspec.UnsetType
+    ) = msgspec.UNSET
+    season: (
+        Annotated[
+            SeasonNumber,
+            msgspec.Meta(description="The board's live season; left out for `global` (season 1)"),
+        ]
+        | msgspec.UnsetType
+    ) = msgspec.UNSET
 
 
 class Health(Wire):
@@ -486,3 +499,44 @@ class BoardHistoryPage(Wire):
         str | None,
         msgspec.Meta(description="Pass as `before` for the next, older page; null at the end"),
     ]
+
+
+BoardIds = Annotated[
+    list[BoardId],
+    msgspec.Meta(
+        max_length=MAX_BOARDS_PER_CLIENT,
+        description=f"At most {MAX_BOARDS_PER_CLIENT} board ids; an id listed twice counts once",
+    ),
+]
+
+
+class SocketAuth(Wire):
+    """The `auth` of the Socket.IO handshake (or an `Authorization: Bearer` header instead)."""
+
+    token: Annotated[str, msgspec.Meta(description="The same bearer token as the REST API's")]
+    boards: (
+        Annotated[
+            BoardIds,
+            msgspec.Meta(description="The boards to hold; left out: `global` alone"),
+        ]
+        | msgspec.UnsetType
+    ) = msgspec.UNSET
+
+
+class ConnectionRefused(Wire):
+    """Why the handshake was refused (`connect_error`): a bad token or a bad `boards`."""
+
+    message: str
+
+
+class BoardsRequest(Wire):
+    """The payload of `subscribe` and `unsubscribe`."""
+
+    boards: BoardIds
+
+
+class BoardsHeld(Wire):
+    """The acknowledgement of a `subscribe` or `unsubscribe` that succeeded."""
+
+    status: Literal["success"]
+    boards: Annotated[list[BoardId], msgspec.Meta(description="Every board now held, sorted")]

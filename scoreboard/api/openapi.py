@@ -81,7 +81,8 @@ a newer one: drop any `version` not greater than the last one shown on this conn
 client chooses boards with `auth: {{token, boards: ["weekly", …]}}` or later with the events
 `subscribe` / `unsubscribe` carrying `{{"boards": […]}}` (acknowledged with the boards now held);
 their pushes add `boardId` and `season` to the payload, and versions count per board and season.
-The project's docs/events.md gives every rule.
+Every event and payload is declared in the AsyncAPI 3.0 document at `/api/asyncapi.json`; the
+project's docs/events.md gives every rule.
 """
 
 

@@ -6,9 +6,11 @@ import asyncio
 import logging
 from typing import Any
 
+import msgspec
 import socketio
 from aiohttp import web
 
+from scoreboard.api.models import BoardsHeld, Error
 from scoreboard.boards.model import GLOBAL_BOARD_ID
 from scoreboard.errors import ApiError, AuthenticationFailed, ServiceUnavailable
 from scoreboard.push.broadcast import Broadcaster
@@ -18,10 +20,11 @@ from scoreboard.web.keys import BOARD_TOPS, BOARDS, FAN_OUT, VERIFIER
 
 log = logging.getLogger(__name__)
 
+CONNECT_EVENT = "connect"  # python-socketio's name for the handshake
 SUBSCRIBE_EVENT = "subscribe"
 UNSUBSCRIBE_EVENT = "unsubscribe"
 
-Ack = dict[str, Any]
+Ack = dict[str, Any]  # BoardsHeld or Error (scoreboard/api/events.py), as python-socketio sends it
 
 
 def register_socket_events(sio: socketio.AsyncServer, app: web.Application) -> None:
@@ -51,19 +54,27 @@ def register_socket_events(sio: socketio.AsyncServer, app: web.Application) -> N
             await subscriptions.check_exist(boards)
             added = await subscriptions.add(sid, boards)
         except ApiError as exc:
-            return {"status": "error", "message": exc.message}
+            return refused(exc)
         # Sent after the acknowledgement, which python-socketio queues as this handler returns.
         sio.start_background_task(send_snapshots, sid, added)
-        return {"status": "success", "boards": subscriptions.held(sid)}
+        return held(sid)
 
     async def unsubscribe(sid: str, data: Any = None) -> Ack:
         try:
             boards = requested_boards(data.get("boards") if isinstance(data, dict) else None)
         except ApiError as exc:
-            return {"status": "error", "message": exc.message}
+            return refused(exc)
         # Not looked up: a board deleted meanwhile can still be left.
         await subscriptions.remove(sid, boards)
-        return {"status": "success", "boards": subscriptions.held(sid)}
+        return held(sid)
+
+    def held(sid: str) -> Ack:
+        ack: Ack = msgspec.to_builtins(BoardsHeld(status="success", boards=subscriptions.held(sid)))
+        return ack
+
+    def refused(exc: ApiError) -> Ack:
+        ack: Ack = msgspec.to_builtins(Error(status="error", message=exc.message))
+        return ack
 
     async def disconnect(sid: str, *_reason: Any) -> None:
         subscriptions.drop(sid)
@@ -85,7 +96,7 @@ def register_socket_events(sio: socketio.AsyncServer, app: web.Application) -> N
             return  # a broadcast as new or newer has reached it meanwhile
         await broadcaster.send_snapshot(board, sid)
 
-    sio.on("connect", connect)
+    sio.on(CONNECT_EVENT, connect)
     sio.on(SUBSCRIBE_EVENT, subscribe)
     sio.on(UNSUBSCRIBE_EVENT, unsubscribe)
     sio.on("disconnect", disconnect)

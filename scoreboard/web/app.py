@@ -12,7 +12,8 @@ import redis.asyncio as redis
 import socketio
 from aiohttp import web
 
-from scoreboard.api.endpoints import MAX_BODY_BYTES, SOCKETIO_PATH
+from scoreboard.api.asyncapi import asyncapi_document
+from scoreboard.api.endpoints import MAX_BODY_BYTES, MAX_SOCKET_MESSAGE_BYTES, SOCKETIO_PATH
 from scoreboard.api.openapi import openapi_document
 from scoreboard.apply.apply_loop import ApplyStats, apply_batches
 from scoreboard.apply.ledger.boards import LedgerBoardStorage
@@ -51,6 +52,7 @@ from scoreboard.queue.signing import message_signer
 from scoreboard.redis_pool import redis_client
 from scoreboard.web.demo import issue_demo_token
 from scoreboard.web.keys import (
+    ASYNCAPI_DOCUMENT,
     BOARD_CONTENTS,
     BOARD_TOPS,
     BOARDS,
@@ -79,9 +81,6 @@ from scoreboard.web.security import require_https, same_origin, security_headers
 from scoreboard.web.server_header import hide_server_software
 
 log = logging.getLogger(__name__)
-
-# Clients send only the connect packet (token, boards) and subscribe/unsubscribe (boards).
-MAX_SOCKET_MESSAGE_BYTES = 4 * 1024
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -147,6 +146,7 @@ def create_app(settings: Settings) -> web.Application:
     register_socket_events(sio, app)
     add_routes(app)
     app[OPENAPI_DOCUMENT] = orjson.dumps(openapi_document(settings))
+    app[ASYNCAPI_DOCUMENT] = orjson.dumps(asyncapi_document())
     add_operations(app)
     app[IN_FLIGHT] = InFlightLimit(settings.max_updates_in_flight, app[METRICS].updates_shed)
     app[METRICS].count_socket_messages(fan_out.counts)

@@ -44,6 +44,7 @@ REDIS = web.AppKey("redis", redis.Redis)  # distributed mode only
 METRICS = web.AppKey("metrics", WebMetrics)
 READINESS = web.AppKey("readiness", ReadinessProbe)
 OPENAPI_DOCUMENT = web.AppKey("openapi_document", bytes)  # encoded once at start-up
+ASYNCAPI_DOCUMENT = web.AppKey("asyncapi_document", bytes)  # likewise
 IN_FLIGHT = web.AppKey("in_flight", InFlightLimit)  # score updates under way, for shedding
 BOARDS = web.AppKey("boards", BoardRegistry)
 SEASONS = web.AppKey("seasons", Seasons)

@@ -20,9 +20,11 @@ from scoreboard.reads.boards import get_board, list_boards
 from scoreboard.reads.history import get_board_history, get_history
 from scoreboard.reads.seasons import get_season_leaderboard, list_seasons
 from scoreboard.web import admin_routes
+from scoreboard.web.api_docs import api_docs_page
 from scoreboard.web.demo import get_demo
-from scoreboard.web.openapi import get_openapi
-from scoreboard.web.page import live_page, static_file
+from scoreboard.web.openapi import get_asyncapi, get_openapi
+from scoreboard.web.page import live_page
+from scoreboard.web.static_files import static_file
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -50,6 +52,8 @@ HANDLERS: dict[str, Handler] = {
     "getRateLimits": admin_routes.get_rate_limits,
     "putRateLimits": admin_routes.put_rate_limits,
     "getOpenapi": get_openapi,
+    "getApiDocs": api_docs_page,
+    "getAsyncapi": get_asyncapi,
     "getDemo": get_demo,
     "getHealthz": healthz,
     "getReadyz": get_readyz,
