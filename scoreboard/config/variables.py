@@ -16,6 +16,7 @@ from scoreboard.config.kinds import (
     PublicKeyPem,
     QueueName,
     RateLimit,
+    RedisUrl,
     SecretText,
     Text,
     TierMap,
@@ -50,12 +51,13 @@ OPS_PORT: Variable[int | None] = Variable(
 )
 REDIS_URL: Variable[str | None] = Variable(
     "REDIS_URL",
-    Url(("redis", "rediss", "unix")),
+    RedisUrl(),
     None,
-    "the board, the rate limits and the broadcasts. Set it and `RABBITMQ_URL` for the "
-    "distributed mode, neither for the single-process mode; one without the other refuses to "
-    "start. Heroku Redis presents a self-signed certificate: append `?ssl_cert_reqs=none` to its "
-    "`rediss://` URL",
+    "the board, the rate limits and the broadcasts; `redis+sentinel://` names a primary kept by "
+    "Sentinel, followed through failovers ([High availability](../README.md#high-availability)). "
+    "Set it and `RABBITMQ_URL` for the distributed mode, neither for the single-process mode; "
+    "one without the other refuses to start. Heroku Redis presents a self-signed certificate: "
+    "append `?ssl_cert_reqs=none` to its `rediss://` URL",
     secret=True,
 )
 RABBITMQ_URL: Variable[str | None] = Variable(
