@@ -42,7 +42,7 @@ from scoreboard.errors import (
 from scoreboard.group_commit import GroupCommit
 from scoreboard.intake.rate_limit import RateWindow
 from scoreboard.models import TOP_N, Leaderboard, LeaderboardEntry, ScoreUpdate, UserStanding
-from scoreboard.redis_errors import redis_errors_as_unavailable
+from scoreboard.redis_errors import TRANSIENT_REDIS_ERRORS, redis_errors_as_unavailable
 
 REBUILD_LOCK_SECONDS = 300
 REBUILD_LOCK_POLL_SECONDS = 0.2
@@ -247,6 +247,10 @@ class RedisLeaderboardStore:
                     results = await pipe.execute(raise_on_error=False)
                 missing = []
                 for index, result in zip(waiting, results, strict=True):
+                    if isinstance(result, TRANSIENT_REDIS_ERRORS):
+                        # READONLY (a primary demoted under this connection), OOM: an outage,
+                        # never a refusal of the updates.
+                        raise result
                     if isinstance(result, NoScriptError):
                         missing.append(index)
                     else:
