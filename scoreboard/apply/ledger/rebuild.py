@@ -33,6 +33,8 @@ async def rebuild_board(ledger: PostgresLedger, store: RedisLeaderboardStore) ->
     `store` is global's, or another board's season from its `for_board()`.
     """
     started = time.monotonic()
+    # The board counts as rebuilt only on this server: a failover meanwhile means rebuild again.
+    server = await store.server_id()
     standings = await ledger.standings(store.board.board_id, store.season)
     now = datetime.now(UTC)
     # Messages still in the queue may be redelivered: the rebuilt board already counts them.
@@ -44,7 +46,7 @@ async def rebuild_board(ledger: PostgresLedger, store: RedisLeaderboardStore) ->
     # entry count (rebuilds bump it too), so the clock in milliseconds is the floor as well.
     floor = max(await ledger.last_entry_id(), int(time.time() * 1000))
     board = await store.restore(standings, remembered, version_floor=floor)
-    await store.mark_synced()
+    await store.mark_synced(server)
     report = RebuildReport(len(standings), len(remembered), time.monotonic() - started, board)
     log.info(
         "rebuilt board %s season %d from the ledger: %d users, %d message ids remembered, %.2fs",
@@ -60,7 +62,8 @@ async def rebuild_board(ledger: PostgresLedger, store: RedisLeaderboardStore) ->
 async def ensure_board_matches_ledger(
     ledger: PostgresLedger, store: RedisLeaderboardStore
 ) -> Leaderboard | None:
-    """Rebuild global's board if Redis lost it; return it rebuilt, None if nothing was done.
+    """Rebuild global's board if Redis lost it, or may have lost writes to it (a restart, a
+    failover: see RedisLeaderboardStore.synced); return it rebuilt, None if nothing was done.
 
     One process rebuilds at a time; the others wait for it and then find the board in place.
     """
