@@ -7,7 +7,10 @@ import signal
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+
+import redis
 
 from tests.certs import SelfSigned
 from tests.processes import free_port
@@ -215,3 +218,168 @@ class PrivatePostgres:
             "stop",
         )
         _wait_for_port(self.port, False, "private postgres")
+
+
+class _ServerProcess:
+    """One redis-server (data node or Sentinel) of a test's own, stopped or killed by it."""
+
+    def __init__(self, argv: list[str], port: int, what: str) -> None:
+        self.port = port
+        self._argv = argv
+        self._what = what
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self._process = subprocess.Popen(
+            self._argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        _wait_for_port(self.port, True, self._what)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, nothing flushed, connections cut."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait(30)
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signal.SIGTERM)
+            try:
+                self._process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+class PrimaryAndReplica:
+    """A primary and its replica of a test's own; nothing persisted, both require PASSWORD."""
+
+    PASSWORD = "failover-test-password"
+
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+        self.primary_port, self.replica_port = free_port(), free_port()
+        self._primary = self._server(self.primary_port, "primary")
+        self._replica = self._server(self.replica_port, "replica", replica_of=self.primary_port)
+
+    def server_url(self, port: int) -> str:
+        """A plain URL of one of the two servers, to use or look at it directly."""
+        return f"redis://:{self.PASSWORD}@127.0.0.1:{port}/0"
+
+    def _server(self, port: int, name: str, replica_of: int | None = None) -> _ServerProcess:
+        directory = self._directory / name
+        directory.mkdir()
+        argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1"]
+        argv += ["--dir", str(directory), "--save", "", "--appendonly", "no"]
+        argv += ["--requirepass", self.PASSWORD, "--masterauth", self.PASSWORD]
+        argv += ["--repl-diskless-sync-delay", "0"]  # a replica in sync at once, not after 5 s
+        if replica_of is not None:
+            argv += ["--replicaof", "127.0.0.1", str(replica_of)]
+        return _ServerProcess(argv, port, f"redis {name}")
+
+    def start(self) -> None:
+        """Start both; return once the replica is in sync."""
+        self._primary.start()
+        self._replica.start()
+        _wait_until(lambda: self.replication(self.replica_port) == "up", "replica in sync")
+
+    def replication(self, port: int) -> str:
+        """'up' or 'down' for a replica's link to its primary, 'master' for a primary."""
+        with redis.Redis(port=port, password=self.PASSWORD, socket_timeout=2) as client:
+            info = client.info("replication")
+        return str(info.get("master_link_status", info["role"]))
+
+    def cut_replication(self) -> None:
+        """Stop the replica from receiving the primary's writes, leaving it eligible for promotion.
+
+        A wrong masterauth and a dropped link: the replica keeps failing to log in again, while
+        the primary goes on acknowledging writes that the replica will never hold.
+        """
+        with redis.Redis(port=self.replica_port, password=self.PASSWORD) as replica:
+            replica.config_set("masterauth", "not-the-password")
+            replica.client_kill_filter(_type="master")
+        _wait_until(lambda: self.replication(self.replica_port) == "down", "replication cut")
+
+    def kill_primary(self) -> None:
+        self._primary.kill()
+
+    def stop(self) -> None:
+        for process in (self._replica, self._primary):
+            process.stop()
+
+
+class RedisWithSentinels(PrimaryAndReplica):
+    """A primary and its replica kept by three Sentinels of a test's own, failing over fast.
+
+    The Sentinels (quorum 2) call the primary down after DOWN_AFTER_MS without an answer and
+    promote the replica, about 2 seconds after the primary died.
+    """
+
+    SERVICE = "sbtest"
+    DOWN_AFTER_MS = 1000
+    FAILOVER_TIMEOUT_MS = 3000
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory)
+        self._sentinels = [self._sentinel(index) for index in range(3)]
+
+    @property
+    def url(self) -> str:
+        """REDIS_URL for the service: the Sentinels, the database, the service name."""
+        hosts = ",".join(f"127.0.0.1:{sentinel.port}" for sentinel in self._sentinels)
+        return f"redis+sentinel://:{self.PASSWORD}@{hosts}/0/{self.SERVICE}"
+
+    def _sentinel(self, index: int) -> _ServerProcess:
+        port = free_port()
+        directory = self._directory / f"sentinel-{index}"
+        directory.mkdir()
+        config = directory / "sentinel.conf"  # Sentinel rewrites it: a file of its own
+        service = self.SERVICE
+        config.write_text(
+            f"port {port}\nbind 127.0.0.1\ndir {directory}\n"
+            f"sentinel monitor {service} 127.0.0.1 {self.primary_port} 2\n"
+            f"sentinel auth-pass {service} {self.PASSWORD}\n"
+            f"sentinel down-after-milliseconds {service} {self.DOWN_AFTER_MS}\n"
+            f"sentinel failover-timeout {service} {self.FAILOVER_TIMEOUT_MS}\n"
+        )
+        return _ServerProcess(["redis-server", str(config), "--sentinel"], port, "sentinel")
+
+    def start(self) -> None:
+        """Start everything; return once every Sentinel knows the replica and the others."""
+        super().start()
+        for sentinel in self._sentinels:
+            sentinel.start()
+        _wait_until(self._sentinels_ready, "Sentinels aware of the replica and of each other")
+
+    def _sentinels_ready(self) -> bool:
+        for sentinel in self._sentinels:
+            with redis.Redis(port=sentinel.port, socket_timeout=2) as client:
+                master = client.sentinel_master(self.SERVICE)
+                replicas = client.sentinel_slaves(self.SERVICE)
+            if master["num-other-sentinels"] < 2 or master["num-slaves"] < 1:
+                return False
+            if any(r["is_sdown"] or r["port"] != self.replica_port for r in replicas):
+                return False
+        return True
+
+    def wait_for_promotion(self) -> None:
+        """Wait until the Sentinels name the replica as primary and it takes writes."""
+        _wait_until(self._replica_promoted, "replica promoted")
+
+    def _replica_promoted(self) -> bool:
+        with redis.Redis(port=self._sentinels[0].port, socket_timeout=2) as client:
+            address = client.sentinel_get_master_addr_by_name(self.SERVICE)
+        promoted = bool(address) and int(address[1]) == self.replica_port
+        return promoted and self.replication(self.replica_port) == "master"
+
+    def stop(self) -> None:
+        for sentinel in self._sentinels:
+            sentinel.stop()
+        super().stop()
+
+
+def _wait_until(done: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while not done():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not {what} after {READY_TIMEOUT_SECONDS:.0f}s")
+        time.sleep(0.1)

@@ -13,6 +13,7 @@ from scoreboard.apply.ledger.migrations import migrate, migration_files
 from scoreboard.apply.ledger.postgres import PostgresLedger
 from scoreboard.apply.ledger.rebuild import ensure_board_matches_ledger, rebuild_board
 from scoreboard.apply.store.redis_store import RedisLeaderboardStore
+from scoreboard.errors import BoardOutOfSync, StoreUnavailable
 from scoreboard.models import ScoreUpdate
 from tests.conftest import REDIS_URL
 
@@ -139,6 +140,43 @@ async def test_a_board_emptied_in_redis_is_rebuilt_before_applying(ledger, board
     assert [(e.user_id, e.score) for e in rebuilt.top] == [("bob", 7), ("alice", 6)]
     assert await board.apply([late], sequences) is None  # already in the rebuilt board
     assert await ensure_board_matches_ledger(ledger, board) is None
+
+
+OTHER_SERVER = "f" * 40  # a run id no running Redis has
+
+
+async def test_a_board_synced_on_another_server_is_rebuilt_before_applying(
+    ledger, board, namespace
+):
+    first = [update("alice", 5), update("bob", 7)]
+    await board.mark_synced()
+    await board.apply(first, await ledger.record(first))
+    # What a replica promoted by Sentinel holds: the old primary's mark, replicated, and not
+    # every write it acknowledged (replication is asynchronous).
+    lost = update("bob", 4)
+    await ledger.record([lost])
+    client = redis.from_url(REDIS_URL)
+    await client.set(f"{namespace}:ledger-synced", OTHER_SERVER)
+    await client.aclose()
+    assert not await board.synced()
+
+    late = update("alice", 1)
+    sequences = await ledger.record([late])
+    with pytest.raises(BoardOutOfSync):
+        await board.apply([late], sequences)
+    rebuilt = await ensure_board_matches_ledger(ledger, board)
+    assert rebuilt is not None
+    assert [(e.user_id, e.score) for e in rebuilt.top] == [("bob", 11), ("alice", 6)]
+    assert await board.synced()
+    assert await board.apply([late, lost], [*sequences, 0]) is None  # both counted once
+
+
+async def test_a_rebuild_is_not_marked_done_on_a_server_other_than_its_own(board):
+    with pytest.raises(StoreUnavailable):
+        await board.mark_synced(OTHER_SERVER)  # a failover between the rebuild and its mark
+    assert not await board.synced()
+    await board.mark_synced(await board.server_id())
+    assert await board.synced()
 
 
 async def test_a_board_older_than_the_ledger_is_taken_over(ledger, namespace):

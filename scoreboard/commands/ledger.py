@@ -22,7 +22,7 @@ from scoreboard.config import Settings
 from scoreboard.errors import ServiceUnavailable
 from scoreboard.push.broadcast import Broadcaster
 from scoreboard.push.socketio_internals import close_emitter
-from scoreboard.redis_pool import redis_client
+from scoreboard.redis_connection import redis_client
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:

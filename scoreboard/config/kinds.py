@@ -18,6 +18,7 @@ from scoreboard.intake.rate_policy import (
     checked_rate_limit,
 )
 from scoreboard.intake.verification_keys import MIN_RSA_KEY_BITS, public_key_from_pem
+from scoreboard.redis_connection import SENTINEL_SCHEME, SENTINEL_URL_FORM, sentinel_location
 
 T_co = TypeVar("T_co", covariant=True)
 V = TypeVar("V")
@@ -182,6 +183,27 @@ class Url:
         if parts.scheme not in self.schemes or not raw[len(parts.scheme) :].startswith("://"):
             raise Malformed()
         return parts
+
+
+@dataclass(frozen=True)
+class RedisUrl:
+    """A plain Redis URL, or Sentinel's: the form scoreboard/redis_connection.py reads."""
+
+    plain: Url = Url(("redis", "rediss", "unix"))
+
+    @property
+    def description(self) -> str:
+        return f"{self.plain.description}, or `{SENTINEL_URL_FORM}`"
+
+    def parse(self, raw: str) -> str:
+        if not raw.startswith(f"{SENTINEL_SCHEME}://"):
+            return self.plain.parse(raw)
+        _plain_ascii(raw)
+        try:
+            sentinel_location(raw)
+        except ValueError as exc:
+            raise Malformed(str(exc)) from None
+        return raw
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from scoreboard.config.kinds import (
     PublicKeyPem,
     QueueName,
     RateLimit,
+    RedisUrl,
     SecretText,
     Text,
     TierMap,
@@ -50,11 +51,13 @@ OPS_PORT: Variable[int | None] = Variable(
 )
 REDIS_URL: Variable[str | None] = Variable(
     "REDIS_URL",
-    Url(("redis", "rediss", "unix")),
+    RedisUrl(),
     None,
-    "the board, the rate limits and the broadcasts. Set it and `RABBITMQ_URL` for the "
-    "distributed mode, neither for the single-process mode; one without the other refuses to "
-    "start. Heroku Redis presents a self-signed certificate: set `REDIS_TLS_VERIFY=0` with it",
+    "the board, the rate limits and the broadcasts; `redis+sentinel://` names a primary kept by "
+    "Sentinel, followed through failovers ([High availability](../README.md#high-availability)). "
+    "Set it and `RABBITMQ_URL` for the distributed mode, neither for the single-process mode; "
+    "one without the other refuses to start. Heroku Redis presents a self-signed certificate: "
+    "set `REDIS_TLS_VERIFY=0` with it",
     secret=True,
 )
 REDIS_TLS_VERIFY = Variable(

@@ -17,14 +17,18 @@ from scoreboard.errors import RateLimited
 from scoreboard.redis_errors import redis_errors_as_unavailable
 
 
-def rate_limit_storage(client: redis.Redis | None, redis_url: str, key_prefix: str) -> Storage:
-    """Storage on the deployment's Redis (sharing `client`'s connections), else in memory."""
+def rate_limit_storage(client: redis.Redis | None, key_prefix: str) -> Storage:
+    """Storage on the deployment's Redis (sharing `client`'s connections), else in memory.
+
+    The shared pool decides where the connections go (a plain server, or Sentinel's current
+    primary: scoreboard/redis_connection.py), so the URL handed to `limits` names no server.
+    """
     if client is None:
         return MemoryStorage()
     # limits types its options as scalars, but redis-py takes the shared pool as one of them.
     options: dict[str, Any] = {"connection_pool": client.connection_pool}
     return RedisStorage(
-        f"async+{redis_url}",
+        "async+redis://",
         implementation="redispy",
         key_prefix=f"{key_prefix}ratelimit",
         **options,

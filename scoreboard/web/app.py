@@ -49,7 +49,7 @@ from scoreboard.push.socket_events import register_socket_events
 from scoreboard.queue.in_process import InProcessQueue
 from scoreboard.queue.rabbitmq import RabbitPublisher
 from scoreboard.queue.signing import message_signer
-from scoreboard.redis_pool import redis_client
+from scoreboard.redis_connection import redis_client
 from scoreboard.web.demo import issue_demo_token
 from scoreboard.web.keys import (
     ASYNCAPI_DOCUMENT,
@@ -123,7 +123,7 @@ def create_app(settings: Settings) -> web.Application:
         app[BOARD_CONTENTS] = RedisBoardContents(client, settings.redis_key_prefix)
     app[RATE_POLICY] = RatePolicy(settings.rate_limit, dict(settings.tier_rate_limits), overrides)
     app[READ_RATE_LIMITER] = UserRateLimiter(
-        rate_limit_storage(client, settings.redis_url or "", settings.redis_key_prefix),
+        rate_limit_storage(client, settings.redis_key_prefix),
         settings.read_rate_limit,
         scope="read",
     )

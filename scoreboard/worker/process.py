@@ -38,7 +38,7 @@ from scoreboard.push.coalescing import CoalescingBroadcaster, RedisEmitSlot, pac
 from scoreboard.push.socketio_internals import close_emitter
 from scoreboard.queue.rabbitmq import RabbitConsumer
 from scoreboard.queue.signing import message_signer
-from scoreboard.redis_pool import redis_client
+from scoreboard.redis_connection import redis_client
 from scoreboard.retry import until_available
 
 log = logging.getLogger("scoreboard.worker")

@@ -37,6 +37,8 @@ async def rebuild_board(ledger: PostgresLedger, store: RedisLeaderboardStore) ->
     """
     started = time.monotonic()
     board_id, season = store.board.board_id, store.season
+    # The board counts as rebuilt only on this server: a failover meanwhile means rebuild again.
+    server = await store.server_id()
     # Messages still in the queue may be redelivered: the rebuilt board already counts them.
     # (Global's rebuild remembers every board's: a Redis that lost global lost them all.)
     standings, recent = await ledger.rebuild_source(
@@ -54,7 +56,7 @@ async def rebuild_board(ledger: PostgresLedger, store: RedisLeaderboardStore) ->
     # entry count (rebuilds bump it too), so the clock in milliseconds is the floor as well.
     floor = max(await ledger.last_entry_id(), int(time.time() * 1000))
     board = await store.restore(standings, remembered, version_floor=floor)
-    await store.mark_synced()
+    await store.mark_synced(server)
     report = RebuildReport(len(standings), len(remembered), time.monotonic() - started, board)
     log.info(
         "rebuilt board %s season %d from the ledger: %d users, %d message ids remembered, %.2fs",
@@ -93,7 +95,9 @@ async def ensure_board_matches_ledger(
 async def rebuild_if_lost(
     ledger: PostgresLedger, store: RedisLeaderboardStore
 ) -> Leaderboard | None:
-    """Rebuild the store's board season unless it matches the ledger; None if nothing was done.
+    """Rebuild the store's board season unless it matches the ledger (Redis lost it, or may
+    have lost writes to it: a restart, a failover, see RedisLeaderboardStore.synced); None if
+    nothing was done.
 
     One process rebuilds at a time; the others wait for it and then find the board in place.
     """

@@ -38,12 +38,13 @@ from scoreboard.errors import (
     RateLimited,
     ScoreOverflow,
     SeasonUnknown,
+    StoreUnavailable,
     UpdateRejected,
 )
 from scoreboard.group_commit import GroupCommit
 from scoreboard.intake.rate_limit import RateWindow
 from scoreboard.models import TOP_N, Leaderboard, LeaderboardEntry, ScoreUpdate, UserStanding
-from scoreboard.redis_errors import redis_errors_as_unavailable
+from scoreboard.redis_errors import TRANSIENT_REDIS_ERRORS, redis_errors_as_unavailable
 
 REBUILD_LOCK_SECONDS = 300
 REBUILD_LOCK_POLL_SECONDS = 0.2
@@ -106,7 +107,12 @@ class RedisLeaderboardStore:
             self._admit_group, observe_size=observe_group, linger_seconds=group_wait_seconds
         )
         self._release = load_script(client, "release.lua")
-        self._apply = load_script(client, "apply.lua", "publish_top.lua", "forget_applied.lua")
+        self._apply = load_script(
+            client, "apply.lua", "publish_top.lua", "forget_applied.lua", "server_id.lua"
+        )
+        self._server = load_script(client, "server.lua", "server_id.lua")
+        self._synced = load_script(client, "synced.lua", "server_id.lua")
+        self._mark_synced = load_script(client, "mark_synced.lua", "server_id.lua")
         self._forget = load_script(client, "forget.lua", "forget_applied.lua")
         self._claim = load_script(client, "claim.lua")
         self._remove = load_script(client, "remove.lua", "publish_top.lua")
@@ -248,6 +254,10 @@ class RedisLeaderboardStore:
                     results = await pipe.execute(raise_on_error=False)
                 missing = []
                 for index, result in zip(waiting, results, strict=True):
+                    if isinstance(result, TRANSIENT_REDIS_ERRORS):
+                        # READONLY (a primary demoted under this connection), OOM: an outage,
+                        # never a refusal of the updates.
+                        raise result
                     if isinstance(result, NoScriptError):
                         missing.append(index)
                     else:
@@ -355,14 +365,30 @@ class RedisLeaderboardStore:
         version = int(result[1])
         return None if version == 0 else self._decode_top(result[2], version)
 
-    async def synced(self) -> bool:
-        """True once the board has been rebuilt from (or adopted into) the ledger."""
+    async def server_id(self) -> str:
+        """The answering Redis server's run id: another one after a restart or a failover."""
         async with redis_errors_as_unavailable():
-            return bool(await self._client.exists(self._keys.synced))
+            return _text(await self._server())
 
-    async def mark_synced(self) -> None:
+    async def synced(self) -> bool:
+        """True when the board matched the ledger on the server answering now.
+
+        False when it never did, when Redis lost it, and after a restart or a failover: the
+        server answering may lack writes the one before acknowledged.
+        """
         async with redis_errors_as_unavailable():
-            await self._client.set(self._keys.synced, "1")
+            return bool(await self._synced(keys=[self._keys.synced]))
+
+    async def mark_synced(self, server_id: str = "") -> None:
+        """Record that the board matches the ledger on `server_id` ('' the server answering).
+
+        StoreUnavailable, nothing recorded, when another server answers now: what was written on
+        `server_id` may not have reached it.
+        """
+        async with redis_errors_as_unavailable():
+            marked = await self._mark_synced(keys=[self._keys.synced], args=[server_id])
+        if not marked:
+            raise StoreUnavailable()
 
     def live_only_keys(self) -> list[str]:
         """What only a live season needs: dropped once the season is archived."""

@@ -1,6 +1,7 @@
 -- Apply a batch of updates exactly once, then publish the top N if it changed.
 -- KEYS: board (zset), members (hash), names (hash), seq (counter), version (counter), top (string),
---       synced (string: set once the board matches the ledger), pending (set of the ids of
+--       synced (string: the run id of the server on which the board matched the ledger, see
+--       synced.lua), pending (set of the ids of
 --       updates accepted in this season and not applied yet), the board's live season number,
 --       latest (hash: userId -> acceptance order of the newest `set` applied)
 -- ARGV: dedup key prefix, dedup ttl, top n, require synced ('1' with a ledger), forget grace
@@ -28,8 +29,9 @@ local forgotten = tonumber(ARGV[9])
 local first = 10 + forgotten
 -- Earlier batches' business, done whatever becomes of this one.
 forget_applied(ARGV[1], tonumber(ARGV[5]), 10, 9 + forgotten)
--- Redis lost the board the ledger holds: the caller must rebuild it before applying anything.
-if ARGV[4] == '1' and redis.call('EXISTS', KEYS[7]) == 0 then return {-2, 0} end
+-- Redis lost the board the ledger holds, or may have lost some of its writes (this server
+-- restarted, or is a replica promoted since): the caller must rebuild it before applying anything.
+if ARGV[4] == '1' and redis.call('GET', KEYS[7]) ~= server_id() then return {-2, 0} end
 -- A script that fails half-way keeps its earlier writes, so check everything before writing.
 for i = first, #ARGV, 5 do
   if not tonumber(ARGV[i + 3]) then return {-1, (i - first) / 5} end

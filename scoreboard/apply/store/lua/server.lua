@@ -1,0 +1,2 @@
+-- The answering server's run id (server_id.lua).
+return server_id()
