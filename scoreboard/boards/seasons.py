@@ -113,7 +113,8 @@ class RedisSeasons:
     def __init__(self, client: redis.Redis, prefix: str) -> None:
         self._client = client
         self._prefix = prefix
-        self._move = load_script(client, "move_season.lua")
+        self._move = load_script(client, "move_season.lua", "server_id.lua")
+        self._create = load_script(client, "create_seasons.lua", "server_id.lua")
         self._restore = load_script(client, "restore_season.lua")
 
     async def current(self, board_id: str) -> Season:
@@ -144,14 +145,10 @@ class RedisSeasons:
 
     async def create(self, board_id: str, at: datetime) -> None:
         first = season_prefix(self._prefix, board_id, FIRST_SEASON)
+        keys = [current_season_key(self._prefix, board_id), _started_key(self._prefix, board_id)]
+        keys.append(f"{first}{IN_SYNC_KEY}")
         async with redis_errors_as_unavailable():
-            async with self._client.pipeline(transaction=True) as pipe:
-                # Not NX: an update still queued for a board removed under this id may have
-                # left its season behind. Two nodes creating the board at once both set 1.
-                pipe.set(current_season_key(self._prefix, board_id), FIRST_SEASON)
-                pipe.set(_started_key(self._prefix, board_id), at.isoformat(), nx=True)
-                pipe.set(f"{first}{IN_SYNC_KEY}", 1)  # empty: nothing to rebuild
-                await pipe.execute()
+            await self._create(keys=keys, args=[FIRST_SEASON, at.isoformat()])
 
     async def restore(self, board_id: str, record: SeasonsRecord) -> bool:
         """Give a Redis that lost the board's seasons (no live number) `record`; False when the

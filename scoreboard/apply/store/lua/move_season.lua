@@ -12,7 +12,7 @@ local version = tonumber(redis.call('GET', old .. 'version') or '0') + 1
 redis.call('SET', old .. 'started', redis.call('GET', KEYS[2]) or '')
 redis.call('SET', old .. 'ended', ARGV[2])
 redis.call('SET', new .. 'version', version)
-redis.call('SET', new .. ARGV[5], 1)
+redis.call('SET', new .. ARGV[5], server_id())  -- matches the ledger here (see synced.lua)
 redis.call('SET', KEYS[1], live + 1)
 redis.call('SET', KEYS[2], ARGV[3])
 return version
