@@ -25,9 +25,10 @@ from scoreboard.ops.logs import JsonFormatter, RequestIdFilter, TextFormatter
 from scoreboard.ops.metrics import MeasuredEmitter, Metrics
 from scoreboard.ops.request_ids import MAX_REQUEST_ID_LENGTH, bound_request_id
 from scoreboard.push.broadcast import Broadcaster
+from scoreboard.queue.queue_layout import QueueLayout
 from scoreboard.queue.rabbitmq import RabbitConsumer, RabbitPublisher
 from scoreboard.web.app import create_app
-from tests.conftest import JWT_SECRET, RABBITMQ_URL, REDIS_URL, TokenFactory, bearer
+from tests.conftest import JWT_SECRET, RABBITMQ_URLS, REDIS_URL, TokenFactory, bearer
 from tests.processes import Processes, service_processes
 from tests.scrape import eventually
 
@@ -272,11 +273,11 @@ async def test_a_dead_lettered_update_is_logged_with_its_request_id(namespace, d
     try:
         # Corrupt state for one user makes the store refuse that user's update.
         await client.hset(f"{namespace}:members", "broken", "0000000000000001:broken")
-        publisher = RabbitPublisher(RABBITMQ_URL, namespace)
+        publisher = RabbitPublisher(RABBITMQ_URLS, QueueLayout(namespace))
         await publisher.start()
         await publisher.publish(ScoreUpdate.new("broken", "B", 1, request_id="req-poison"))
         await publisher.close()
-        consumer = RabbitConsumer(RABBITMQ_URL, namespace, prefetch=10)
+        consumer = RabbitConsumer(RABBITMQ_URLS, QueueLayout(namespace), prefetch=10)
         await consumer.start()
         stats = ApplyStats()
         store = RedisLeaderboardStore(client, f"{namespace}:")
