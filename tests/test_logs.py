@@ -21,7 +21,12 @@ from scoreboard.apply.store.redis_store import RedisLeaderboardStore
 from scoreboard.config import Settings
 from scoreboard.errors import ConfigError
 from scoreboard.models import ScoreUpdate
-from scoreboard.ops.logs import JsonFormatter, RequestIdFilter, TextFormatter
+from scoreboard.ops.logs import (
+    ConnectionLossLines,
+    JsonFormatter,
+    RequestIdFilter,
+    TextFormatter,
+)
 from scoreboard.ops.metrics import MeasuredEmitter, Metrics
 from scoreboard.ops.request_ids import MAX_REQUEST_ID_LENGTH, bound_request_id
 from scoreboard.push.broadcast import Broadcaster
@@ -75,6 +80,21 @@ def test_json_lines_carry_the_request_id_extras_and_a_one_line_traceback(capture
     assert second["request_id"] == "req-1"
     assert "ValueError: boom" in second["exception"]
     assert "request_id" not in third
+
+
+def test_a_broker_connection_reset_is_one_line_other_tracebacks_stay(captured):
+    logger, stream, handler = captured
+    handler.setFormatter(TextFormatter())
+    logger.addFilter(ConnectionLossLines())
+    for error in (ConnectionResetError(104, "Connection reset by peer"), ValueError("boom")):
+        try:
+            raise error
+        except Exception:
+            logger.warning("Cancelling cause reader exited abnormally", exc_info=True)
+    reset, other = stream.getvalue().split("WARNING")[1:]
+    assert "Traceback" not in reset
+    assert "reader exited abnormally: ConnectionResetError(104" in reset
+    assert "Traceback" in other and "ValueError: boom" in other
 
 
 def test_text_lines_name_the_request_id_after_the_message(captured):

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 import aio_pika
 import pytest
@@ -21,7 +25,8 @@ from scoreboard.queue.queue_layout import QueueLayout
 from scoreboard.queue.rabbitmq import RabbitConsumer, RabbitPublisher
 from scoreboard.web.app import create_app
 from tests.conftest import JWT_SECRET, RABBITMQ_URL, RABBITMQ_URLS, bearer
-from tests.processes import run_to_exit
+from tests.private_services import PrivateRabbitMQ
+from tests.processes import Processes, run_to_exit
 from tests.test_rabbitmq import queue_depth, started
 
 CONFLICT_EXIT = os.EX_CONFIG
@@ -214,3 +219,41 @@ async def test_a_process_configured_quorum_refuses_an_existing_classic_queue(
     ) in finished.output
     assert "Traceback" not in finished.output
     assert await declared_as(namespace, QueueLayout(namespace).update_queue(0).arguments)
+
+
+@pytest.fixture
+def private_rabbitmq() -> Iterator[PrivateRabbitMQ]:
+    # Not under tmp_path: the rabbitmq user cannot enter pytest's private temporary folder.
+    directory = Path(tempfile.mkdtemp(prefix="sbtest-rabbitmq-"))
+    broker = PrivateRabbitMQ(directory)
+    try:
+        broker.start()
+        yield broker
+    finally:
+        broker.shutdown()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+async def test_processes_that_find_the_type_changed_on_reconnecting_stop(
+    private_rabbitmq: PrivateRabbitMQ, env, namespace, tmp_path: Path
+):
+    env = {**env, "RABBITMQ_URL": private_rabbitmq.url, "QUEUE_TYPE": "quorum"}
+    env["METRICS_PORT"] = "0"
+    with Processes(tmp_path) as running:
+        web = running.start_web(env)
+        worker = running.start_worker(env)
+        # Someone replaces the queues with classic ones, then the connections drop.
+        connection = await aio_pika.connect(private_rabbitmq.url)
+        async with connection:
+            channel = await connection.channel()
+            for queue in (namespace, f"{namespace}.dead"):
+                await channel.queue_delete(queue)
+            await declare_queues(connection, QueueLayout(namespace))
+        await asyncio.to_thread(private_rabbitmq.ctl, "close_all_connections", "test")
+        for process in (web, worker):
+            finished = await asyncio.to_thread(process.wait, 30)
+            assert finished.returncode == CONFLICT_EXIT, finished.output
+            assert f"queue {namespace!r} is a classic queue, but QUEUE_TYPE is quorum" in (
+                finished.output
+            )
+            assert "Traceback" not in finished.output, finished.output

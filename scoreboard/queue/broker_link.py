@@ -131,8 +131,10 @@ class BrokerLink:
             self._dropping.add(task)
             task.add_done_callback(self._dropping.discard)
 
-    def _on_close(self, sender: object, _exc: BaseException | None) -> None:
+    def _on_close(self, sender: object, exc: BaseException | None) -> None:
         if sender is self._connection:
+            if not self._closing:
+                log.warning("%s: lost the broker connection (%r); reconnecting", self._who, exc)
             self._connection = None
             self._lost.set()
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import aio_pika
 import aio_pika.abc
 import aiormq.abc
+import aiormq.exceptions
 import orjson
 
 from scoreboard.errors import PoisonMessage, QueueLayoutConflict, QueueUnavailable
@@ -42,6 +43,7 @@ class RabbitPublisher:
         self._layout = layout
         self._signer = signer
         self._channel: aio_pika.abc.AbstractChannel | None = None
+        self._renewing: asyncio.Task[None] | None = None
         self._link = BrokerLink(urls, "web", self._set_up)
 
     async def start(self) -> None:
@@ -65,9 +67,38 @@ class RabbitPublisher:
 
     async def _set_up(self, connection: aio_pika.abc.AbstractConnection) -> None:
         await declare_queues(connection, self._layout)
+        self._channel = await self._open_channel(connection)
+
+    async def _open_channel(
+        self, connection: aio_pika.abc.AbstractConnection
+    ) -> aio_pika.abc.AbstractChannel:
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         channel.close_callbacks.add(self._on_channel_close)
-        self._channel = channel
+        return channel
+
+    def _renew(self, channel: aio_pika.abc.AbstractChannel) -> None:
+        """Publish on a fresh channel from now on; until it is open, publishes get 503.
+
+        RabbitMQ 3.10 nacks every publish of a channel that first sent to a quorum queue while
+        the queue's leader was being elected, long after a new one is; a new channel is fine.
+        """
+        if channel is not self._channel or self._renewing is not None:
+            return  # renewed already, or being renewed
+        self._channel = None
+        self._renewing = asyncio.create_task(self._replace(channel))
+
+    async def _replace(self, old: aio_pika.abc.AbstractChannel) -> None:
+        try:
+            connection = self._link.connection
+            if connection is not None and not connection.is_closed:
+                self._channel = await self._open_channel(connection)
+                log.info("web: publishing on a new channel after the broker refused a message")
+            await old.close()
+        except BROKER_FAILURES as exc:
+            log.warning("web: could not open a new channel (%r); reconnecting", exc)
+            self._link.drop()
+        finally:
+            self._renewing = None
 
     def _on_channel_close(self, channel: object, _exc: BaseException | None) -> None:
         if channel is self._channel:
@@ -101,9 +132,16 @@ class RabbitPublisher:
                 )
         except BROKER_FAILURES as exc:
             log.warning("publish of %d updates failed: %r", len(updates), exc)
+            if isinstance(exc, aiormq.exceptions.DeliveryError) and not isinstance(
+                exc,
+                aiormq.exceptions.PublishError,  # a returned message: no queue took it
+            ):
+                self._renew(channel)  # a nack
             raise QueueUnavailable() from exc
 
     async def close(self) -> None:
+        if self._renewing is not None:
+            self._renewing.cancel()
         await self._link.close()
 
 
