@@ -314,8 +314,9 @@ class RabbitConsumer:
         dead-letters every update of it) before it takes the next, and all the updates of one
         message are in one batch. A rejected message is no longer outstanding: the ack goes on
         the last message of each channel that was not rejected (acking a rejected tag would be
-        a channel error). A batch can hold deliveries of two channels when the connection was
-        restored in between.
+        a channel error). A batch holds deliveries of one channel per priority level, each
+        channel's in the order it delivered them, and of an old channel too when the connection
+        was made again in between.
         """
         carriers: dict[int, tuple[_Carrier, list[str]]] = {}
         for delivery in batch:
