@@ -23,7 +23,8 @@ import redis.asyncio as redis
 
 from scoreboard.apply.store import FORGET_GRACE_SECONDS
 from scoreboard.models import ScoreUpdate
-from scoreboard.queue.rabbitmq import RabbitPublisher, dead_letter_queue_name
+from scoreboard.queue.queue_layout import QueueLayout
+from scoreboard.queue.rabbitmq import RabbitPublisher
 
 BOARD_KEYS = ("board", "members", "names", "accepted", "seq", "version", "top")
 IN_FLIGHT_PUBLISHES = 64
@@ -48,7 +49,7 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
     worker: subprocess.Popen[bytes] | None = None
     try:
         before = await used_memory(client)
-        publisher = RabbitPublisher(args.rabbitmq_url, name)
+        publisher = RabbitPublisher((args.rabbitmq_url,), QueueLayout(name))
         await publisher.start()  # declares the queues before the worker starts
         worker = start_worker(args, name, prefix)
         started = time.monotonic()
@@ -146,5 +147,5 @@ async def remove(client: redis.Redis, rabbitmq_url: str, name: str, prefix: str)
     connection = await aio_pika.connect(rabbitmq_url)
     async with connection:
         channel = await connection.channel()
-        for queue in (name, dead_letter_queue_name(name)):
+        for queue in (name, QueueLayout(name).dead_letter_queue):
             await channel.queue_delete(queue)

@@ -2,6 +2,7 @@
 
 ScoreboardError
 ├── ConfigError              a variable in the environment is missing or malformed
+│   └── QueueLayoutConflict  a queue exists with another type or arguments than configured
 ├── ApiError                 a request is refused; carries the HTTP status and message
 │   ├── AuthenticationFailed 401: token missing, malformed, badly signed, expired…
 │   ├── InvalidRequest       400: body is not what the endpoint accepts
@@ -35,6 +36,13 @@ class ScoreboardError(Exception):
 
 class ConfigError(ScoreboardError):
     """An environment variable is missing or malformed; the message names it."""
+
+
+class QueueLayoutConflict(ConfigError):
+    """A queue exists in the broker with another type or other arguments than configured.
+
+    RabbitMQ cannot change either in place: web and worker processes exit with os.EX_CONFIG.
+    """
 
 
 class ApiError(ScoreboardError):

@@ -21,15 +21,16 @@ from scoreboard.apply.ledger.postgres import PostgresLedger
 from scoreboard.apply.store import LeaderboardStore
 from scoreboard.apply.store.memory_store import MemoryLeaderboardStore
 from scoreboard.apply.store.redis_store import RedisLeaderboardStore
-from scoreboard.config import Settings
+from scoreboard.config import MAX_PRIORITY, Settings
 from scoreboard.intake.auth import issue_token
-from scoreboard.queue.rabbitmq import dead_letter_queue_name
+from scoreboard.queue.queue_layout import dead_letter_queue_name, level_queue_name
 from scoreboard.web.app import create_app
 from tests.private_services import PrivateRabbitMQ
 from tests.processes import Processes, WebProcess, service_processes
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 RABBITMQ_URL = os.environ.get("TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
+RABBITMQ_URLS = (RABBITMQ_URL,)
 DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 JWT_SECRET = "test-secret-" + "s" * 60
 
@@ -45,11 +46,12 @@ def namespace() -> Iterator[str]:
 
 
 async def remove_queues(name: str) -> None:
-    """Delete a test's queue and its dead-letter queue."""
+    """Delete a test's queues: classic or quorum, every priority level, the dead-letter queue."""
+    levels = [level_queue_name(name, level) for level in range(1, MAX_PRIORITY + 1)]
     connection = await aio_pika.connect(RABBITMQ_URL)
     async with connection:
         channel = await connection.channel()
-        for queue in (name, dead_letter_queue_name(name)):
+        for queue in (name, dead_letter_queue_name(name), *levels):
             await channel.queue_delete(queue)
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -26,8 +29,10 @@ def _port_open(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _wait_for_port(port: int, open_: bool, what: str) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+def _wait_for_port(
+    port: int, open_: bool, what: str, timeout: float = READY_TIMEOUT_SECONDS
+) -> None:
+    deadline = time.monotonic() + timeout
     while _port_open(port) != open_:
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: port {port} not {'open' if open_ else 'closed'}")
@@ -96,10 +101,32 @@ class PrivateRedis:
         _wait_for_port(self.port, False, "private redis")
 
 
-class PrivateRabbitMQ:
-    """A RabbitMQ node of its own (name, ports, data directory) on this machine."""
+RABBITMQ_SCRIPTS = Path("/usr/lib/rabbitmq/bin")  # Debian's; /usr/sbin wraps them in `su`
+CLUSTER_TIMEOUT_SECONDS = 180.0  # three nodes booting at once on a busy 2-core machine
 
-    def __init__(self, directory: Path) -> None:
+
+def _erlang_home(directory: Path) -> Path:
+    """A HOME holding an Erlang cookie of its own: the nodes sharing it, and only they, talk.
+
+    RabbitMQ 3.10 reads the cookie from $HOME/.erlang.cookie of the user the node runs as (the
+    RABBITMQ_ERLANG_COOKIE variable is deprecated); the node refuses a cookie others can read.
+    """
+    cookie = directory / ".erlang.cookie"
+    cookie.write_text(secrets.token_hex(20))
+    cookie.chmod(0o400)
+    for path in (directory, cookie):
+        shutil.chown(path, "rabbitmq", "rabbitmq")
+    return directory
+
+
+class PrivateRabbitMQ:
+    """A RabbitMQ node of its own (name, ports, data directory, Erlang cookie) on this machine.
+
+    It runs as the rabbitmq user with HOME at `erlang_home` (default: its own directory), so
+    it never shares a cookie with the machine's broker; nodes of a cluster share one home.
+    """
+
+    def __init__(self, directory: Path, erlang_home: Path | None = None) -> None:
         self.port = free_port()
         self._dist_port = free_port()
         self.node = f"sbtest{uuid.uuid4().hex[:8]}@localhost"
@@ -109,16 +136,15 @@ class PrivateRabbitMQ:
         shutil.chown(directory, "rabbitmq", "rabbitmq")
         for child in directory.iterdir():
             shutil.chown(child, "rabbitmq", "rabbitmq")
+        self._home = erlang_home or _erlang_home(directory)
 
     @property
     def url(self) -> str:
         return f"amqp://guest:guest@127.0.0.1:{self.port}/"
 
     def _env(self) -> dict[str, str]:
-        import os
-
         return {
-            **os.environ,
+            "HOME": str(self._home),
             "RABBITMQ_NODENAME": self.node,
             "RABBITMQ_NODE_PORT": str(self.port),
             "RABBITMQ_DIST_PORT": str(self._dist_port),
@@ -129,35 +155,125 @@ class PrivateRabbitMQ:
             "RABBITMQ_PID_FILE": str(self._directory / "pid"),
         }
 
-    def _ctl(self, *args: str) -> None:
-        subprocess.run(
-            ["rabbitmqctl", "-n", self.node, *args],
-            env=self._env(),
+    def _run(self, script: str, *args: str, timeout: float = 60) -> str:
+        """Run a RabbitMQ script as the rabbitmq user, in this node's environment."""
+        assignments = [f"{name}={value}" for name, value in self._env().items()]
+        command = ["runuser", "-u", "rabbitmq", "--", "env", *assignments]
+        completed = subprocess.run(
+            [*command, str(RABBITMQ_SCRIPTS / script), *args],
+            cwd=self._directory,
             check=True,
             capture_output=True,
-            timeout=60,
+            text=True,
+            timeout=timeout,
         )
+        return completed.stdout
 
-    def start(self) -> None:
-        subprocess.run(
-            ["rabbitmq-server", "-detached"], env=self._env(), check=True, capture_output=True
-        )
-        _wait_for_port(self.port, True, "private rabbitmq")
+    def ctl(self, *args: str, timeout: float = 60) -> str:
+        """rabbitmqctl against this node."""
+        return self._run("rabbitmqctl", "-n", self.node, *args, timeout=timeout)
+
+    def start(self, wait: bool = True) -> None:
+        self._run("rabbitmq-server", "-detached")
+        if wait:
+            self.wait_until_serving()
+
+    def wait_until_serving(self, timeout: float = READY_TIMEOUT_SECONDS) -> None:
+        _wait_for_port(self.port, True, f"private rabbitmq {self.node}", timeout)
 
     def stop_app(self) -> None:
         """Stop the broker (connections drop, new ones are refused); queues stay on disk."""
-        self._ctl("stop_app")
+        self.ctl("stop_app")
         _wait_for_port(self.port, False, "private rabbitmq")
 
     def start_app(self) -> None:
-        self._ctl("start_app")
+        self.ctl("start_app")
         _wait_for_port(self.port, True, "private rabbitmq")
 
-    def shutdown(self) -> None:
+    @property
+    def pid(self) -> int | None:
+        """The node's Erlang VM (beam.smp), as it wrote it at boot; None before that."""
         try:
-            self._ctl("stop")
-        except subprocess.CalledProcessError:
+            return int((self._directory / "pid").read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def kill(self) -> None:
+        """kill -9 the node's Erlang VM: no goodbye to clients or to the other nodes."""
+        pid = self.pid
+        assert pid is not None, f"{self.node} wrote no pid file"
+        os.kill(pid, signal.SIGKILL)
+        _wait_for_port(self.port, False, f"killed rabbitmq {self.node}")
+
+    def shutdown(self) -> None:
+        """Stop the node; kill -9 it if it does not stop (a test must not leave one behind)."""
+        try:
+            self.ctl("stop", timeout=60)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
             pass
+        pid = self.pid
+        if pid is not None and _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+class PrivateRabbitCluster:
+    """RabbitMQ nodes of a test's own, joined into one cluster, with a cookie of their own."""
+
+    def __init__(self, directory: Path, size: int = 3) -> None:
+        home = _erlang_home(directory)
+        self.nodes = []
+        for index in range(size):
+            node_directory = directory / f"node{index + 1}"
+            node_directory.mkdir()
+            self.nodes.append(PrivateRabbitMQ(node_directory, erlang_home=home))
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        return tuple(node.url for node in self.nodes)
+
+    def start(self) -> None:
+        """Boot every node, then join the others to the first one."""
+        for node in self.nodes:
+            node.start(wait=False)
+        for node in self.nodes:
+            node.wait_until_serving(CLUSTER_TIMEOUT_SECONDS)
+        first = self.nodes[0]
+        for node in self.nodes[1:]:
+            node.ctl("stop_app")
+            node.ctl("join_cluster", first.node, timeout=CLUSTER_TIMEOUT_SECONDS)
+            node.ctl("start_app", timeout=CLUSTER_TIMEOUT_SECONDS)
+            node.wait_until_serving(CLUSTER_TIMEOUT_SECONDS)
+        self._wait_for_members(first)
+
+    def _wait_for_members(self, node: PrivateRabbitMQ) -> None:
+        wanted = sorted(member.node for member in self.nodes)
+        deadline = time.monotonic() + CLUSTER_TIMEOUT_SECONDS
+        while True:
+            status = json.loads(node.ctl("cluster_status", "--formatter", "json"))
+            if sorted(status.get("running_nodes", [])) == wanted:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"cluster never had all of {wanted} running: {status}")
+            time.sleep(1)
+
+    def leader_of(self, queue: str) -> PrivateRabbitMQ:
+        """The node leading a quorum queue, as a running node of the cluster says."""
+        asker = next(node for node in self.nodes if _port_open(node.port))
+        rows = json.loads(asker.ctl("list_queues", "name", "leader", "--formatter", "json", "-q"))
+        [leader] = [row["leader"] for row in rows if row["name"] == queue]
+        return next(node for node in self.nodes if node.node == leader)
+
+    def shutdown(self) -> None:
+        for node in self.nodes:
+            node.shutdown()
 
 
 class PrivatePostgres:

@@ -26,6 +26,7 @@ class StreamResult:
     accepted: Counter[str] = field(default_factory=Counter)
     timeline: list[tuple[float, int]] = field(default_factory=list)
     slowest: dict[int, float] = field(default_factory=dict)  # status -> longest wait for it
+    new_scores: dict[str, list[int]] = field(default_factory=dict)  # each 200's newScore
 
     @property
     def sent(self) -> int:
@@ -57,7 +58,7 @@ async def stream_updates(
                     headers=bearer(tokens[user]),
                 ) as response:
                     status = response.status
-                    await response.read()
+                    body = await response.read()
             except (aiohttp.ClientError, TimeoutError):
                 status = NO_ANSWER
                 await asyncio.sleep(0.05)
@@ -67,6 +68,7 @@ async def stream_updates(
             result.timeline.append((sent_at, status))
             if status == 200:
                 result.accepted[user] += 1
+                result.new_scores.setdefault(user, []).append(json.loads(body)["newScore"])
             else:
                 await asyncio.sleep(0.02)  # as a polite client would before retrying
 

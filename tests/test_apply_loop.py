@@ -20,8 +20,9 @@ from scoreboard.boards.model import Board
 from scoreboard.boards.seasons import RedisSeasons
 from scoreboard.models import ScoreUpdate
 from scoreboard.push.broadcast import Broadcaster
-from scoreboard.queue.rabbitmq import RabbitConsumer, RabbitPublisher, dead_letter_queue_name
-from tests.conftest import RABBITMQ_URL, REDIS_URL
+from scoreboard.queue.queue_layout import QueueLayout, dead_letter_queue_name
+from scoreboard.queue.rabbitmq import RabbitConsumer, RabbitPublisher
+from tests.conftest import RABBITMQ_URL, RABBITMQ_URLS, REDIS_URL
 from tests.test_rabbitmq import queue_depth, started
 
 
@@ -45,7 +46,7 @@ async def client():
 
 
 async def publish(namespace: str, updates: list[ScoreUpdate]) -> None:
-    publisher = await started(RabbitPublisher(RABBITMQ_URL, namespace))
+    publisher = await started(RabbitPublisher(RABBITMQ_URLS, QueueLayout(namespace)))
     for update in updates:
         await publisher.publish(update)
     await publisher.close()
@@ -66,7 +67,7 @@ async def test_a_batch_is_applied_acked_and_broadcast(namespace, delete_queues, 
         namespace, [ScoreUpdate.new("alice", "Alice", 5), ScoreUpdate.new("bob", "Bob", 7)]
     )
     store = RedisLeaderboardStore(client, f"{namespace}:")
-    consumer = RabbitConsumer(RABBITMQ_URL, namespace, prefetch=10)
+    consumer = RabbitConsumer(RABBITMQ_URLS, QueueLayout(namespace), prefetch=10)
     await consumer.start()
     emitter, stats = RecordingEmitter(), ApplyStats()
     task = asyncio.create_task(apply_batches(consumer, store, Broadcaster(emitter), stats))
@@ -98,7 +99,7 @@ async def test_an_update_the_store_refuses_is_dead_lettered_and_the_rest_applied
         ],
     )
     store = RedisLeaderboardStore(client, f"{namespace}:")
-    consumer = RabbitConsumer(RABBITMQ_URL, namespace, prefetch=10)
+    consumer = RabbitConsumer(RABBITMQ_URLS, QueueLayout(namespace), prefetch=10)
     await consumer.start()
     stats = ApplyStats()
     task = asyncio.create_task(
@@ -119,15 +120,15 @@ async def test_an_update_the_store_refuses_is_dead_lettered_and_the_rest_applied
 async def test_a_message_redelivered_too_often_is_set_aside(namespace, delete_queues, client):
     killer = ScoreUpdate.new("alice", "Alice", 1)
     await publish(namespace, [killer])
-    crashed = RabbitConsumer(RABBITMQ_URL, namespace, prefetch=10)
+    crashed = RabbitConsumer(RABBITMQ_URLS, QueueLayout(namespace), prefetch=10)
     await crashed.start()
     await asyncio.wait_for(anext(crashed.batches()), 5)
     await crashed.close()  # a worker died holding it
 
-    consumer = RabbitConsumer(RABBITMQ_URL, namespace, prefetch=10)
+    consumer = RabbitConsumer(RABBITMQ_URLS, QueueLayout(namespace), prefetch=10)
     await consumer.start()
     stats = ApplyStats()
-    counter = RedeliveryCounter(client, f"{namespace}:", limit=1)
+    counter = RedeliveryCounter(client, f"{namespace}:", limit=0)
     store = RedisLeaderboardStore(client, f"{namespace}:")
     task = asyncio.create_task(
         apply_batches(consumer, store, Broadcaster(RecordingEmitter()), stats, counter)
@@ -142,8 +143,8 @@ async def test_a_message_redelivered_too_often_is_set_aside(namespace, delete_qu
 
 
 async def test_redeliveries_are_counted_across_workers(namespace, client):
-    first = RedeliveryCounter(client, f"{namespace}:", limit=3)
-    second = RedeliveryCounter(client, f"{namespace}:", limit=3)
+    first = RedeliveryCounter(client, f"{namespace}:", limit=2)
+    second = RedeliveryCounter(client, f"{namespace}:", limit=2)
     assert await first.exhausted(["m1", "m2"]) == set()
     assert await second.exhausted(["m1"]) == set()
     assert await first.exhausted(["m1", "m2"]) == {"m1"}
@@ -154,7 +155,7 @@ async def test_the_same_message_delivered_twice_is_applied_once(namespace, delet
     update = ScoreUpdate.new("alice", "Alice", 5)
     await publish(namespace, [update, update, ScoreUpdate.new("alice", "Alice", 1)])
     store = RedisLeaderboardStore(client, f"{namespace}:")
-    consumer = RabbitConsumer(RABBITMQ_URL, namespace, prefetch=1)  # one per batch
+    consumer = RabbitConsumer(RABBITMQ_URLS, QueueLayout(namespace), prefetch=1)  # one per batch
     await consumer.start()
     stats = ApplyStats()
     task = asyncio.create_task(
@@ -183,7 +184,7 @@ async def test_large_batches_with_a_poison_message_inside_are_settled_exactly(
         await channel.default_exchange.publish(aio_pika.Message(b"not json"), routing_key=namespace)
     await publish(namespace, second)
     store = RedisLeaderboardStore(client, f"{namespace}:")
-    consumer = RabbitConsumer(RABBITMQ_URL, namespace, prefetch=50)
+    consumer = RabbitConsumer(RABBITMQ_URLS, QueueLayout(namespace), prefetch=50)
     await consumer.start()
     stats = ApplyStats()
     task = asyncio.create_task(
@@ -231,14 +232,14 @@ async def test_with_a_ledger_every_board_in_a_batch_is_recorded_and_applied(
         ScoreUpdate.new("bob", "Bob", 64, board=laps),  # no better: bob keeps 61
         ScoreUpdate.new("bob", "Bob", 2),
     ]
-    publisher = await started(RabbitPublisher(RABBITMQ_URL, namespace))
+    publisher = await started(RabbitPublisher(RABBITMQ_URLS, QueueLayout(namespace)))
     await publisher.publish_group(updates)  # one message: one batch
     await publisher.close()
     store = RedisLeaderboardStore(client, f"{namespace}:", ledger_backed=True)
     await ensure_board_matches_ledger(ledger, store)  # what a worker does at start-up
     seasons = LedgerSeasons(ledger, RedisSeasons(client, f"{namespace}:"))
     await seasons.create("laps", datetime.now(UTC))  # what an admin creating the board does
-    consumer = RabbitConsumer(RABBITMQ_URL, namespace, prefetch=10)
+    consumer = RabbitConsumer(RABBITMQ_URLS, QueueLayout(namespace), prefetch=10)
     await consumer.start()
     stats = ApplyStats()
     ledgered = Ledgered(ledger, store, seasons)
@@ -280,7 +281,7 @@ async def test_with_a_ledger_an_update_its_web_node_cancelled_is_not_recorded(
         await store.reserve(update, 10**12)
     assert await store.release(given_up), "the web node cancels the update it answered 503 for"
     await publish(namespace, [kept, given_up])
-    consumer = RabbitConsumer(RABBITMQ_URL, namespace, prefetch=10)
+    consumer = RabbitConsumer(RABBITMQ_URLS, QueueLayout(namespace), prefetch=10)
     await consumer.start()
     stats = ApplyStats()
     seasons = LedgerSeasons(ledger, RedisSeasons(client, f"{namespace}:"))

@@ -12,7 +12,7 @@ import pytest
 from scoreboard.config import VARIABLES, Mode, Secret, Settings, variables
 from scoreboard.config.variable import VARIABLE
 from scoreboard.errors import ConfigError
-from scoreboard.queue.rabbitmq import dead_letter_queue_name
+from scoreboard.queue.queue_layout import dead_letter_queue_name
 
 SECRET = "x" * 32
 DISTRIBUTED = {
@@ -67,7 +67,34 @@ def test_the_longest_queue_name_leaves_room_for_its_dead_letter_queue():
 def test_cloudamqp_url_stands_in_for_rabbitmq_url():
     env = {**DISTRIBUTED, "CLOUDAMQP_URL": "amqps://u:p@host/vhost"}
     del env["RABBITMQ_URL"]
-    assert Settings.from_env(env).rabbitmq_url == "amqps://u:p@host/vhost"
+    assert Settings.from_env(env).rabbitmq_urls == ("amqps://u:p@host/vhost",)
+
+
+def test_rabbitmq_url_names_every_node_of_a_cluster():
+    nodes = "amqp://u:p@node1:5672/, amqp://u:p@node2:5672/,amqps://u:p@node3:5671/"
+    settings = Settings.from_env({**DISTRIBUTED, "RABBITMQ_URL": nodes})
+    assert settings.rabbitmq_urls == (
+        "amqp://u:p@node1:5672/",
+        "amqp://u:p@node2:5672/",
+        "amqps://u:p@node3:5671/",
+    )
+    assert Settings.from_env(DISTRIBUTED).rabbitmq_urls == (DISTRIBUTED["RABBITMQ_URL"],)
+
+
+@pytest.mark.parametrize(
+    ("nodes", "why"),
+    [
+        ("amqp://node1/,", "an empty URL between commas"),
+        ("amqp://node1/,,amqp://node2/", "an empty URL between commas"),
+        ("amqp://node1/,http://node2/", ""),
+        ("amqp://node1/,amqp://node1/", "a URL appears twice"),
+    ],
+)
+def test_a_bad_node_in_the_list_stops_start_up(nodes: str, why: str):
+    with pytest.raises(ConfigError, match="RABBITMQ_URL") as refused:
+        Settings.from_env({**DISTRIBUTED, "RABBITMQ_URL": nodes})
+    assert why in str(refused.value)
+    assert "node1" not in str(refused.value)  # the URLs hold passwords: never shown
 
 
 def test_tls_redis_urls_are_accepted():

@@ -104,7 +104,7 @@ def test_the_settings_a_heroku_deployment_gets_are_distributed_with_a_ledger():
     }
     settings = Settings.from_env({**env, **ADDON_URLS, "DYNO": "web.1", "PORT": "5000"})
     assert settings.mode is Mode.DISTRIBUTED
-    assert settings.rabbitmq_url == ADDON_URLS["CLOUDAMQP_URL"]
+    assert settings.rabbitmq_urls == (ADDON_URLS["CLOUDAMQP_URL"],)
     assert settings.keeps_ledger
     assert settings.redis_url is not None and "ssl_cert_reqs=none" in settings.redis_url
     assert settings.log_format == "json"

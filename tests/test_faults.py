@@ -68,10 +68,11 @@ async def test_rabbitmq_restart_mid_stream(env, processes, private_rabbitmq: Pri
     env = {**env, "RABBITMQ_URL": private_rabbitmq.url, "RATE_LIMIT": UNLIMITED}
     [web] = processes.start_distributed(env)
     began = time.monotonic()
-    stream = asyncio.create_task(stream_updates(web.url, tokens(), duration=12.0))
+    stream = asyncio.create_task(stream_updates(web.url, tokens(), duration=15.0))
     await later(2.0, private_rabbitmq.stop_app)
     broker_down = time.monotonic() - began
     await later(2.0, private_rabbitmq.start_app)
+    broker_back = time.monotonic() - began  # rabbitmqctl takes seconds on a busy machine
     result = await stream
     totals = await wait_for_totals(env["REDIS_URL"], env["REDIS_KEY_PREFIX"], result.accepted)
     figures = exactness(result, totals)
@@ -81,7 +82,7 @@ async def test_rabbitmq_restart_mid_stream(env, processes, private_rabbitmq: Pri
     assert figures["no_answer"] == 0 and figures["other_status"] == 0, figures
     during = result.statuses_between(broker_down + 0.2, broker_down + 2.0)
     assert set(during) == {503}, during
-    assert result.statuses_between(10.0, 12.0)[200] > 0  # recovered without a restart
+    assert result.statuses_between(broker_back, 15.0)[200] > 0  # recovered without a restart
     assert_exact(figures)
 
 

@@ -11,10 +11,11 @@ from scoreboard.apply.store import DEDUPLICATION_TTL_SECONDS, FORGET_GRACE_SECON
 from scoreboard.apply.store.memory_store import MemoryLeaderboardStore
 from scoreboard.apply.store.redis_store import RedisLeaderboardStore
 from scoreboard.models import ScoreUpdate
+from scoreboard.queue.queue_layout import QueueLayout
 from scoreboard.queue.rabbitmq import RabbitConsumer
-from tests.conftest import REDIS_URL
+from tests.conftest import RABBITMQ_URLS, REDIS_URL
 from tests.test_group_messages import Worker, publish_groups, totals
-from tests.test_rabbitmq import RABBITMQ_URL, queue_depth
+from tests.test_rabbitmq import queue_depth
 
 
 @pytest.fixture
@@ -70,7 +71,7 @@ async def test_an_update_applied_but_never_acked_keeps_its_key_and_its_redeliver
 ):
     group = [ScoreUpdate.new("alice", "Alice", 5), ScoreUpdate.new("bob", "Bob", 7)]
     await publish_groups(namespace, group)
-    crashed = RabbitConsumer(RABBITMQ_URL, namespace, prefetch=10)
+    crashed = RabbitConsumer(RABBITMQ_URLS, QueueLayout(namespace), prefetch=10)
     await crashed.start()
     await asyncio.wait_for(anext(crashed.batches()), 5)
     await RedisLeaderboardStore(client, f"{namespace}:").apply(group)

@@ -14,15 +14,12 @@ from scoreboard.apply.redeliveries import RedeliveryCounter
 from scoreboard.apply.store.redis_store import RedisLeaderboardStore
 from scoreboard.models import ScoreUpdate, encode_group
 from scoreboard.push.broadcast import Broadcaster
-from scoreboard.queue.rabbitmq import (
-    DeadLetters,
-    RabbitConsumer,
-    RabbitPublisher,
-    dead_letter_queue_name,
-    declare_queues,
-)
+from scoreboard.queue.dead_letters import DeadLetters
+from scoreboard.queue.queue_declaring import declare_queues
+from scoreboard.queue.queue_layout import QueueLayout, dead_letter_queue_name
+from scoreboard.queue.rabbitmq import RabbitConsumer, RabbitPublisher
 from scoreboard.queue.signing import SIGNATURE_HEADER, MessageSigner
-from tests.conftest import RABBITMQ_URL, REDIS_URL
+from tests.conftest import RABBITMQ_URL, RABBITMQ_URLS, REDIS_URL
 from tests.test_apply_loop import RecordingEmitter
 from tests.test_rabbitmq import queue_depth, started
 
@@ -39,7 +36,7 @@ async def publish_raw(namespace: str, *bodies: bytes, signer: MessageSigner | No
     connection = await aio_pika.connect(RABBITMQ_URL)
     async with connection:
         channel = await connection.channel()
-        await declare_queues(channel, namespace)
+        await declare_queues(connection, QueueLayout(namespace))
         for body in bodies:
             headers = {SIGNATURE_HEADER: signer.sign(body)} if signer else None
             await channel.default_exchange.publish(
@@ -48,7 +45,7 @@ async def publish_raw(namespace: str, *bodies: bytes, signer: MessageSigner | No
 
 
 async def publish_groups(namespace: str, *groups: list[ScoreUpdate], signer=None) -> None:
-    publisher = await started(RabbitPublisher(RABBITMQ_URL, namespace, signer))
+    publisher = await started(RabbitPublisher(RABBITMQ_URLS, QueueLayout(namespace), signer))
     for group in groups:
         await publisher.publish_group(group)
     await publisher.close()
@@ -65,7 +62,7 @@ class Worker:
         signer: MessageSigner | None = None,
         store: RedisLeaderboardStore | None = None,
     ) -> None:
-        self.consumer = RabbitConsumer(RABBITMQ_URL, namespace, prefetch, signer)
+        self.consumer = RabbitConsumer(RABBITMQ_URLS, QueueLayout(namespace), prefetch, signer)
         self.store = store or RedisLeaderboardStore(client, f"{namespace}:")
         self.redeliveries = RedeliveryCounter(client, f"{namespace}:")
         self.stats = ApplyStats()
@@ -139,7 +136,7 @@ async def test_format_1_messages_left_by_an_older_version_are_applied_with_group
 
 
 async def dead_letters(namespace: str) -> list[dict[str, object]]:
-    return await DeadLetters(RABBITMQ_URL, namespace).peek(10)
+    return await DeadLetters(RABBITMQ_URLS, QueueLayout(namespace)).peek(10)
 
 
 async def test_a_malformed_entry_is_dead_lettered_alone_and_its_neighbours_applied(
@@ -182,7 +179,7 @@ async def test_an_update_the_store_refuses_is_dead_lettered_alone_and_replayable
 
     # Once the user's state is repaired, the admin's replay applies it, and only it.
     await client.hdel(f"{namespace}:members", "broken")
-    assert await DeadLetters(RABBITMQ_URL, namespace).replay(10) == 1
+    assert await DeadLetters(RABBITMQ_URLS, QueueLayout(namespace)).replay(10) == 1
     async with Worker(namespace, client, signer=signer) as worker:
         await worker.settled(1)
         assert await worker.scores() == {"alice": 1, "carol": 3, "broken": 9}
@@ -194,7 +191,7 @@ async def test_a_group_redelivered_after_a_worker_died_mid_group_counts_once(
 ):
     group = [ScoreUpdate.new(f"u{i % 3}", "U", 10**i) for i in range(6)]
     await publish_groups(namespace, group)
-    crashed = RabbitConsumer(RABBITMQ_URL, namespace, prefetch=10)
+    crashed = RabbitConsumer(RABBITMQ_URLS, QueueLayout(namespace), prefetch=10)
     await crashed.start()
     batch = await asyncio.wait_for(anext(crashed.batches()), 5)
     assert [d.update for d in batch] == group

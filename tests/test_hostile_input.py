@@ -22,8 +22,9 @@ import redis.asyncio as redis
 
 from scoreboard.apply.store.redis_store import RedisLeaderboardStore
 from scoreboard.intake.auth import issue_token
-from scoreboard.queue.rabbitmq import DeadLetters
-from tests.conftest import JWT_SECRET, RABBITMQ_URL, REDIS_URL, bearer
+from scoreboard.queue.dead_letters import DeadLetters
+from scoreboard.queue.queue_layout import QueueLayout
+from tests.conftest import JWT_SECRET, RABBITMQ_URLS, REDIS_URL, bearer
 from tests.processes import WebProcess, service_processes
 from tests.score_stream import wait_for_totals
 
@@ -133,7 +134,7 @@ async def test_odd_identities_are_refused_or_applied_exactly_once(
     assert names["escapes"] == "Red Xevil"
     assert names["filler"] == "filler", "a name of only fillers falls back to the id"
     assert names[NFC_JOSE] == "José"
-    assert await DeadLetters(RABBITMQ_URL, env["QUEUE_NAME"]).peek(10) == []
+    assert await DeadLetters(RABBITMQ_URLS, QueueLayout(env["QUEUE_NAME"])).peek(10) == []
 
 
 async def _assert_applied_exactly_as_promised(

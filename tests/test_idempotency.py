@@ -9,7 +9,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from scoreboard.config import Settings
-from scoreboard.queue.rabbitmq import declare_queues
+from scoreboard.queue.queue_declaring import declare_queues
+from scoreboard.queue.queue_layout import QueueLayout
 from scoreboard.web.app import create_app
 from tests.conftest import JWT_SECRET, RABBITMQ_URL, TokenFactory, bearer
 from tests.test_score_api import queued_messages
@@ -110,7 +111,7 @@ async def test_a_key_whose_update_failed_can_be_retried(
         channel = await connection.channel()
         await channel.queue_delete(namespace)
         failed = await post(api, alice, {"userId": "alice", "scoreIncrement": 4}, "retry-me")
-        await declare_queues(channel, namespace)
+        await declare_queues(connection, QueueLayout(namespace))
     retried = await post(api, alice, {"userId": "alice", "scoreIncrement": 4}, "retry-me")
     assert (failed.status, retried.status) == (503, 200)
     assert (await retried.json())["newScore"] == 4

@@ -21,13 +21,19 @@ from scoreboard.apply.store.redis_store import RedisLeaderboardStore
 from scoreboard.config import Settings
 from scoreboard.errors import ConfigError
 from scoreboard.models import ScoreUpdate
-from scoreboard.ops.logs import JsonFormatter, RequestIdFilter, TextFormatter
+from scoreboard.ops.logs import (
+    ConnectionLossLines,
+    JsonFormatter,
+    RequestIdFilter,
+    TextFormatter,
+)
 from scoreboard.ops.metrics import MeasuredEmitter, Metrics
 from scoreboard.ops.request_ids import MAX_REQUEST_ID_LENGTH, bound_request_id
 from scoreboard.push.broadcast import Broadcaster
+from scoreboard.queue.queue_layout import QueueLayout
 from scoreboard.queue.rabbitmq import RabbitConsumer, RabbitPublisher
 from scoreboard.web.app import create_app
-from tests.conftest import JWT_SECRET, RABBITMQ_URL, REDIS_URL, TokenFactory, bearer
+from tests.conftest import JWT_SECRET, RABBITMQ_URLS, REDIS_URL, TokenFactory, bearer
 from tests.processes import Processes, service_processes
 from tests.scrape import eventually
 
@@ -74,6 +80,21 @@ def test_json_lines_carry_the_request_id_extras_and_a_one_line_traceback(capture
     assert second["request_id"] == "req-1"
     assert "ValueError: boom" in second["exception"]
     assert "request_id" not in third
+
+
+def test_a_broker_connection_reset_is_one_line_other_tracebacks_stay(captured):
+    logger, stream, handler = captured
+    handler.setFormatter(TextFormatter())
+    logger.addFilter(ConnectionLossLines())
+    for error in (ConnectionResetError(104, "Connection reset by peer"), ValueError("boom")):
+        try:
+            raise error
+        except Exception:
+            logger.warning("Cancelling cause reader exited abnormally", exc_info=True)
+    reset, other = stream.getvalue().split("WARNING")[1:]
+    assert "Traceback" not in reset
+    assert "reader exited abnormally: ConnectionResetError(104" in reset
+    assert "Traceback" in other and "ValueError: boom" in other
 
 
 def test_text_lines_name_the_request_id_after_the_message(captured):
@@ -272,11 +293,11 @@ async def test_a_dead_lettered_update_is_logged_with_its_request_id(namespace, d
     try:
         # Corrupt state for one user makes the store refuse that user's update.
         await client.hset(f"{namespace}:members", "broken", "0000000000000001:broken")
-        publisher = RabbitPublisher(RABBITMQ_URL, namespace)
+        publisher = RabbitPublisher(RABBITMQ_URLS, QueueLayout(namespace))
         await publisher.start()
         await publisher.publish(ScoreUpdate.new("broken", "B", 1, request_id="req-poison"))
         await publisher.close()
-        consumer = RabbitConsumer(RABBITMQ_URL, namespace, prefetch=10)
+        consumer = RabbitConsumer(RABBITMQ_URLS, QueueLayout(namespace), prefetch=10)
         await consumer.start()
         stats = ApplyStats()
         store = RedisLeaderboardStore(client, f"{namespace}:")

@@ -8,14 +8,11 @@ import aio_pika
 import pytest
 
 from scoreboard.models import ScoreUpdate
-from scoreboard.queue.rabbitmq import (
-    RabbitConsumer,
-    RabbitPublisher,
-    dead_letter_queue_name,
-    declare_queues,
-)
+from scoreboard.queue.queue_declaring import declare_queues
+from scoreboard.queue.queue_layout import QueueLayout, dead_letter_queue_name
+from scoreboard.queue.rabbitmq import RabbitConsumer, RabbitPublisher
 from scoreboard.queue.signing import SIGNATURE_HEADER, MessageSigner
-from tests.conftest import RABBITMQ_URL
+from tests.conftest import RABBITMQ_URL, RABBITMQ_URLS
 
 
 async def next_batch(consumer: RabbitConsumer, expected: int):
@@ -48,7 +45,7 @@ async def queue_depth(name: str) -> int:
 
 @pytest.fixture
 async def publisher(namespace: str, delete_queues: None):
-    publisher = await started(RabbitPublisher(RABBITMQ_URL, namespace))
+    publisher = await started(RabbitPublisher(RABBITMQ_URLS, QueueLayout(namespace)))
     yield publisher
     await publisher.close()
 
@@ -57,7 +54,7 @@ async def test_published_updates_arrive_intact_and_acked_ones_leave(publisher, n
     sent = [ScoreUpdate.new(f"user{i}", f"User {i}", i + 1) for i in range(5)]
     for update in sent:
         await publisher.publish(update)
-    consumer = RabbitConsumer(RABBITMQ_URL, namespace, prefetch=10)
+    consumer = RabbitConsumer(RABBITMQ_URLS, QueueLayout(namespace), prefetch=10)
     await consumer.start()
     received, deliveries = await next_batch(consumer, 5)
     assert received == sent
@@ -71,12 +68,12 @@ async def test_published_updates_arrive_intact_and_acked_ones_leave(publisher, n
 async def test_unacknowledged_updates_are_redelivered_to_the_next_consumer(publisher, namespace):
     update = ScoreUpdate.new("alice", "Alice", 3)
     await publisher.publish(update)
-    crashed = RabbitConsumer(RABBITMQ_URL, namespace, prefetch=10)
+    crashed = RabbitConsumer(RABBITMQ_URLS, QueueLayout(namespace), prefetch=10)
     await crashed.start()
     assert (await next_batch(crashed, 1))[0] == [update]
     await crashed.close()  # closes without acking, like a killed worker
 
-    successor = RabbitConsumer(RABBITMQ_URL, namespace, prefetch=10)
+    successor = RabbitConsumer(RABBITMQ_URLS, QueueLayout(namespace), prefetch=10)
     await successor.start()
     received, deliveries = await next_batch(successor, 1)
     assert received == [update]
@@ -93,7 +90,7 @@ async def test_poison_messages_go_to_the_dead_letter_queue(publisher, namespace)
             await channel.default_exchange.publish(aio_pika.Message(body), routing_key=namespace)
     good = ScoreUpdate.new("alice", "Alice", 1)
     await publisher.publish(good)
-    consumer = RabbitConsumer(RABBITMQ_URL, namespace, prefetch=10)
+    consumer = RabbitConsumer(RABBITMQ_URLS, QueueLayout(namespace), prefetch=10)
     await consumer.start()
     received, deliveries = await next_batch(consumer, 1)
     assert received == [good]
@@ -107,7 +104,7 @@ async def test_poison_messages_go_to_the_dead_letter_queue(publisher, namespace)
 async def test_prefetch_bounds_a_batch(publisher, namespace):
     for _ in range(7):
         await publisher.publish(ScoreUpdate.new("alice", "Alice", 1))
-    consumer = RabbitConsumer(RABBITMQ_URL, namespace, prefetch=3)
+    consumer = RabbitConsumer(RABBITMQ_URLS, QueueLayout(namespace), prefetch=3)
     await consumer.start()
     _, deliveries = await next_batch(consumer, 3)
     assert len(deliveries) <= 3
@@ -115,7 +112,7 @@ async def test_prefetch_bounds_a_batch(publisher, namespace):
 
 
 async def test_stop_ends_the_batches_after_what_was_taken(publisher, namespace):
-    consumer = RabbitConsumer(RABBITMQ_URL, namespace, prefetch=10)
+    consumer = RabbitConsumer(RABBITMQ_URLS, QueueLayout(namespace), prefetch=10)
     await consumer.start()
     await consumer.stop()
     assert [batch async for batch in consumer.batches()] == []
@@ -131,7 +128,7 @@ async def test_signed_messages_pass_and_unsigned_or_tampered_ones_are_dead_lette
     connection = await aio_pika.connect(RABBITMQ_URL)
     async with connection:
         channel = await connection.channel()
-        await declare_queues(channel, namespace)
+        await declare_queues(connection, QueueLayout(namespace))
         exchange = channel.default_exchange
         await exchange.publish(aio_pika.Message(forged), routing_key=namespace)
         wrong_key = MessageSigner("x" * 32).sign(forged)
@@ -143,10 +140,10 @@ async def test_signed_messages_pass_and_unsigned_or_tampered_ones_are_dead_lette
             aio_pika.Message(tampered, headers={SIGNATURE_HEADER: signer.sign(signed.message)}),
             routing_key=namespace,
         )
-    publisher = await started(RabbitPublisher(RABBITMQ_URL, namespace, signer))
+    publisher = await started(RabbitPublisher(RABBITMQ_URLS, QueueLayout(namespace), signer))
     await publisher.publish(signed)  # last, so the consumer passes the forgeries first
     await publisher.close()
-    consumer = RabbitConsumer(RABBITMQ_URL, namespace, prefetch=10, signer=signer)
+    consumer = RabbitConsumer(RABBITMQ_URLS, QueueLayout(namespace), prefetch=10, signer=signer)
     await consumer.start()
     received, deliveries = await next_batch(consumer, 1)
     assert received == [signed]
@@ -158,7 +155,7 @@ async def test_signed_messages_pass_and_unsigned_or_tampered_ones_are_dead_lette
 
 async def test_dead_letter_moves_a_delivery_aside(publisher, namespace):
     await publisher.publish(ScoreUpdate.new("alice", "Alice", 1))
-    consumer = RabbitConsumer(RABBITMQ_URL, namespace, prefetch=10)
+    consumer = RabbitConsumer(RABBITMQ_URLS, QueueLayout(namespace), prefetch=10)
     await consumer.start()
     _, deliveries = await next_batch(consumer, 1)
     await deliveries[0].dead_letter()
@@ -176,9 +173,9 @@ class HeldMessage:
 
 
 async def test_a_batch_waits_a_moment_for_updates_still_arriving():
-    consumer = RabbitConsumer(RABBITMQ_URL, "not-consumed", prefetch=10)
+    consumer = RabbitConsumer(RABBITMQ_URLS, QueueLayout("not-consumed"), prefetch=10)
     first, second = ScoreUpdate.new("alice", "Alice", 1), ScoreUpdate.new("bob", "Bob", 2)
-    consumer._inbox.put_nowait(HeldMessage(first))  # as aio-pika hands deliveries over
-    asyncio.get_running_loop().call_later(0.002, consumer._inbox.put_nowait, HeldMessage(second))
+    consumer._hold(0, HeldMessage(first))  # as aio-pika hands deliveries over
+    asyncio.get_running_loop().call_later(0.002, consumer._hold, 0, HeldMessage(second))
     batch = await asyncio.wait_for(anext(consumer.batches()), 5)
     assert [delivery.update for delivery in batch] == [first, second]

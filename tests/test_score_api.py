@@ -305,11 +305,12 @@ async def test_update_that_cannot_be_queued_is_503_and_not_counted(api, make_tok
         "message": "Score update could not be queued, try again",
     }
     # Once the queue is back, the refused increment is not part of the score.
-    from scoreboard.queue.rabbitmq import declare_queues
+    from scoreboard.queue.queue_declaring import declare_queues
+    from scoreboard.queue.queue_layout import QueueLayout
 
     connection = await aio_pika.connect(RABBITMQ_URL)
     async with connection:
-        await declare_queues(await connection.channel(), namespace)
+        await declare_queues(connection, QueueLayout(namespace))
     accepted = await post(api, alice, {"userId": "alice", "scoreIncrement": 1})
     assert (await accepted.json())["newScore"] == 3
 

@@ -17,10 +17,11 @@ from scoreboard.intake.auth import issue_token
 from scoreboard.intake.rate_policy import REFRESH_SECONDS
 from scoreboard.models import ScoreUpdate
 from scoreboard.queue.in_process import InProcessQueue
-from scoreboard.queue.rabbitmq import RabbitConsumer, RabbitPublisher, dead_letter_queue_name
+from scoreboard.queue.queue_layout import QueueLayout, dead_letter_queue_name
+from scoreboard.queue.rabbitmq import RabbitConsumer, RabbitPublisher
 from scoreboard.web.app import create_app
 from scoreboard.web.keys import STORE
-from tests.conftest import JWT_SECRET, RABBITMQ_URL, bearer
+from tests.conftest import JWT_SECRET, RABBITMQ_URL, RABBITMQ_URLS, bearer
 from tests.test_rabbitmq import queue_depth
 
 URL = "/api/score/update"
@@ -49,7 +50,7 @@ async def test_premium_updates_overtake_a_backlog_of_free_ones(aiohttp_client, e
         assert await post(api, f"free{i % 4}", tier="free") == 200
     for i in range(3):
         assert await post(api, f"vip{i}", tier="premium") == 200
-    consumer = RabbitConsumer(RABBITMQ_URL, namespace, prefetch=1)
+    consumer = RabbitConsumer(RABBITMQ_URLS, QueueLayout(namespace), prefetch=1)
     await consumer.start()
     order = []
     batches = consumer.batches()
@@ -189,7 +190,7 @@ async def test_dead_letters_are_listed_and_replayed(api, namespace):
     assert (await replayed.json())["replayed"] == 2
     assert await queue_depth(dead_letter_queue_name(namespace)) == 0
     assert await queue_depth(namespace) == 2
-    consumer = RabbitConsumer(RABBITMQ_URL, namespace, prefetch=10)
+    consumer = RabbitConsumer(RABBITMQ_URLS, QueueLayout(namespace), prefetch=10)
     await consumer.start()
     batch = await asyncio.wait_for(anext(consumer.batches()), 5)
     assert [d.update for d in batch] == [stranded]  # the poison went back to the dead letters
@@ -204,11 +205,11 @@ async def test_single_process_mode_has_no_dead_letter_queue(aiohttp_client):
 
 
 async def test_rabbit_publisher_sets_priority(namespace, delete_queues):
-    publisher = RabbitPublisher(RABBITMQ_URL, namespace)
+    publisher = RabbitPublisher(RABBITMQ_URLS, QueueLayout(namespace))
     await publisher.start()
     await publisher.publish(ScoreUpdate.new("a", "A", 1), priority=7)
     await publisher.close()
-    consumer = RabbitConsumer(RABBITMQ_URL, namespace, prefetch=1)
+    consumer = RabbitConsumer(RABBITMQ_URLS, QueueLayout(namespace), prefetch=1)
     await consumer.start()
     [delivery] = await asyncio.wait_for(anext(consumer.batches()), 5)
     assert delivery.message.priority == 7

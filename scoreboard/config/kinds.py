@@ -207,6 +207,25 @@ class RedisUrl:
 
 
 @dataclass(frozen=True)
+class UrlList:
+    """One URL, or several separated by commas: the nodes of one cluster, tried in turn."""
+
+    url: Url
+
+    @property
+    def description(self) -> str:
+        return f"{self.url.description}, or several such URLs separated by commas"
+
+    def parse(self, raw: str) -> tuple[str, ...]:
+        urls = tuple(part.strip(" ") for part in raw.split(","))
+        if "" in urls:
+            raise Malformed("an empty URL between commas")
+        if len(set(urls)) != len(urls):
+            raise Malformed("a URL appears twice")
+        return tuple(self.url.parse(url) for url in urls)
+
+
+@dataclass(frozen=True)
 class KeySetUrl:
     """An https:// URL; http:// only to this machine."""
 

@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from enum import Enum
+from typing import Any
 
 from scoreboard.config import variables as var
 from scoreboard.config.secret import Secret
@@ -35,7 +36,7 @@ class Settings:
     ops_port: int | None = var.OPS_PORT.field()
     redis_url: str | None = var.REDIS_URL.field()  # with REDIS_TLS_VERIFY: see from_env
     redis_tls_verify: bool = var.REDIS_TLS_VERIFY.field()
-    rabbitmq_url: str | None = var.RABBITMQ_URL.field()  # else CLOUDAMQP_URL: see from_env
+    rabbitmq_urls: tuple[str, ...] = var.RABBITMQ_URL.field()  # else CLOUDAMQP_URL: see from_env
     database_url: str | None = var.DATABASE_URL.field()
     jwt_secret: Secret = field(default_factory=generated_secret)  # JWT_SECRET: see from_env
     jwt_secret_generated: bool = False
@@ -53,6 +54,8 @@ class Settings:
     max_score: int = var.MAX_SCORE.field()
     redis_key_prefix: str = var.REDIS_KEY_PREFIX.field()
     queue_name: str = var.QUEUE_NAME.field()
+    queue_type: str = var.QUEUE_TYPE.field()
+    queue_delivery_limit: int = var.QUEUE_DELIVERY_LIMIT.field()
     worker_prefetch: int = var.WORKER_PREFETCH.field()
     closed_seasons_kept: int = var.CLOSED_SEASONS_KEPT.field()
     broadcast_hz: float = var.BROADCAST_HZ.field()
@@ -117,14 +120,14 @@ class Settings:
         )
         # Read even when RABBITMQ_URL makes it moot: a malformed value stops start-up anyway.
         cloudamqp_url = var.CLOUDAMQP_URL.read(env)
-        rabbitmq_url = settings.rabbitmq_url or cloudamqp_url
+        rabbitmq_urls = settings.rabbitmq_urls or ((cloudamqp_url,) if cloudamqp_url else ())
         # Name the variable that was set: on Heroku that is often CLOUDAMQP_URL alone.
         broker = (
-            var.RABBITMQ_URL if settings.rabbitmq_url or not cloudamqp_url else var.CLOUDAMQP_URL
+            var.RABBITMQ_URL if settings.rabbitmq_urls or not cloudamqp_url else var.CLOUDAMQP_URL
         )
         _both_or_neither(
             (var.REDIS_URL, settings.redis_url),
-            (broker, rabbitmq_url),
+            (broker, rabbitmq_urls or None),
             "set both for the distributed mode, or neither for the single-process mode",
         )
         _both_or_neither(
@@ -152,7 +155,7 @@ class Settings:
         return replace(
             settings,
             redis_url=redis_url,
-            rabbitmq_url=rabbitmq_url,
+            rabbitmq_urls=rabbitmq_urls,
             jwt_secret=secret or generated_secret(),
             jwt_secret_generated=secret is None,
             log_format=log_format,
@@ -167,8 +170,8 @@ def _tls_unverified(url: str | None) -> str | None:
 
 
 def _both_or_neither(
-    first: tuple[Variable[str | None], str | None],
-    second: tuple[Variable[str | None], str | None],
+    first: tuple[Variable[Any], object | None],
+    second: tuple[Variable[Any], object | None],
     advice: str,
 ) -> None:
     (first_variable, first_value), (second_variable, second_value) = first, second

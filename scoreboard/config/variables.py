@@ -21,6 +21,7 @@ from scoreboard.config.kinds import (
     Text,
     TierMap,
     Url,
+    UrlList,
 )
 from scoreboard.config.secret import Secret
 from scoreboard.config.variable import Variable
@@ -28,8 +29,11 @@ from scoreboard.config.variable import Variable
 MIN_JWT_SECRET_LENGTH = 32  # RFC 7518 §3.2: an HS256 key has at least 256 bits
 MAX_SAFE_INTEGER = 2**53 - 1  # Number.MAX_SAFE_INTEGER: scores stay exact in JavaScript
 MAX_PRIORITY = 9  # RabbitMQ's x-max-priority: a few levels cost little, many cost memory and CPU
+CLASSIC_QUEUES = "classic"  # RabbitMQ's queue types (x-queue-type) the update queue may be
+QUORUM_QUEUES = "quorum"
 DEFAULT_METRICS_PORT = 9464  # not 9100: node_exporter, often on the same host, has that one
-# AMQP names are short strings (255 bytes); the dead-letter queue adds ".dead" (queue/rabbitmq.py).
+# AMQP names are short strings (255 bytes); the dead-letter queue adds ".dead", the longest of
+# the suffixes queue/queue_layout.py adds (a quorum queue of a priority level adds ".p9").
 MAX_QUEUE_NAME_BYTES = 255 - len(".dead")
 
 _PORT = Integer(1, 65535)
@@ -68,11 +72,13 @@ REDIS_TLS_VERIFY = Variable(
     "of whom it speaks to): for Heroku Redis, whose certificate is self-signed. The same as "
     "`?ssl_cert_reqs=none` on the URL",
 )
-RABBITMQ_URL: Variable[str | None] = Variable(
+RABBITMQ_URL: Variable[tuple[str, ...]] = Variable(
     "RABBITMQ_URL",
-    Url(("amqp", "amqps")),
-    None,
-    "the broker of the update queue; unset: `CLOUDAMQP_URL`",
+    UrlList(Url(("amqp", "amqps"))),
+    (),
+    "the broker of the update queue; for a cluster, one URL per node separated by commas: a "
+    "process connects to the first that answers and, when that connection drops, to the next "
+    "([High availability](high-availability.md)). Unset: `CLOUDAMQP_URL`",
     secret=True,
 )
 CLOUDAMQP_URL: Variable[str | None] = Variable(
@@ -178,7 +184,25 @@ QUEUE_NAME = Variable(
     "QUEUE_NAME",
     QueueName(MAX_QUEUE_NAME_BYTES),
     "scoreboard.updates",
-    "RabbitMQ queue of the updates; its dead-letter queue is `<name>.dead`",
+    "RabbitMQ queue of the updates; its dead-letter queue is `<name>.dead`. With "
+    "`QUEUE_TYPE=quorum` the updates of priority level n > 0 have a queue `<name>.p<n>`",
+)
+QUEUE_TYPE = Variable(
+    "QUEUE_TYPE",
+    Choice((CLASSIC_QUEUES, QUORUM_QUEUES)),
+    CLASSIC_QUEUES,
+    "`quorum` replicates the update and dead-letter queues over the nodes of a RabbitMQ cluster, "
+    "one queue per priority level; `classic` is one queue on one node. An existing queue keeps "
+    "its type: see [changing it](high-availability.md#changing-the-queue-type)",
+)
+QUEUE_DELIVERY_LIMIT = Variable(
+    "QUEUE_DELIVERY_LIMIT",
+    Integer(0, 1000),
+    4,
+    "times a message goes back to the queue and out again because its worker died or lost "
+    "its connection holding it; the next time it comes back, it goes to the dead-letter queue. "
+    "Counted by the broker on quorum queues (`x-delivery-limit`, fixed when the queue is "
+    "created), by the workers in Redis on classic ones",
 )
 QUEUE_SIGNING_KEY: Variable[Secret | None] = Variable(
     "QUEUE_SIGNING_KEY",
@@ -215,7 +239,9 @@ WORKER_PREFETCH = Variable(
     "WORKER_PREFETCH",
     Integer(1, 10_000),
     100,
-    "unacknowledged messages a worker holds; also its largest batch",
+    "unacknowledged messages a worker holds; also its largest batch. With quorum queues, the "
+    "queue of priority level n lends it up to (n + 1) times that ([why](high-availability.md"
+    "#priorities-without-x-max-priority))",
 )
 REDIS_MAX_CONNECTIONS = Variable(
     "REDIS_MAX_CONNECTIONS",

@@ -8,6 +8,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+import aiormq.exceptions
+
 from scoreboard.ops.client_error_logs import install_client_error_lines
 from scoreboard.ops.request_ids import current_request_id
 
@@ -81,6 +83,20 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=True)
 
 
+class ConnectionLossLines(logging.Filter):
+    """aiormq logs a broker connection that drops with a traceback: one line says as much.
+
+    A node that dies resets the connection; queue/broker_link.py then logs the reconnection.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, (ConnectionError, aiormq.exceptions.AMQPConnectionError)):
+            record.msg, record.args = f"{record.getMessage()}: {error!r}", None
+            record.exc_info = record.exc_text = None
+        return True
+
+
 def configure_logging(level: str, log_format: str = "text") -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.addFilter(RequestIdFilter())
@@ -90,3 +106,6 @@ def configure_logging(level: str, log_format: str = "text") -> None:
     # aio-pika and engineio are chatty at INFO; their warnings still show.
     for name in ("aio_pika", "aiormq", "engineio.server", "socketio.server"):
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
+    connection_logger = logging.getLogger("aiormq.connection")
+    if not any(isinstance(f, ConnectionLossLines) for f in connection_logger.filters):
+        connection_logger.addFilter(ConnectionLossLines())

@@ -15,6 +15,7 @@ from scoreboard.ops.metrics import CONTENT_TYPE, WebMetrics, scrape_allowed
 from scoreboard.ops.readiness import Readiness, ReadinessProbe
 from scoreboard.push import socketio_internals
 from scoreboard.queue.queue_depth import QueueProbe
+from scoreboard.queue.queue_layout import QueueLayout
 from scoreboard.web import responses
 from scoreboard.web.keys import LEDGER, METRICS, READINESS, REDIS, SETTINGS, SOCKETIO
 
@@ -70,8 +71,8 @@ async def _readiness_probe(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     client = app.get(REDIS)
     queues = (
-        QueueProbe(settings.rabbitmq_url, settings.queue_name)
-        if settings.rabbitmq_url is not None
+        QueueProbe(settings.rabbitmq_urls, QueueLayout.of(settings))
+        if settings.rabbitmq_urls
         else None
     )
     workers = None if client is None else WorkerRegistry(client, settings.redis_key_prefix)

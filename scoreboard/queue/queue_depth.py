@@ -10,7 +10,8 @@ import aio_pika.abc
 import aiormq.exceptions
 
 from scoreboard.errors import QueueUnavailable
-from scoreboard.queue.rabbitmq import BROKER_FAILURES, dead_letter_queue_name
+from scoreboard.queue.broker_link import BROKER_FAILURES, connect_first
+from scoreboard.queue.queue_layout import QueueLayout
 
 log = logging.getLogger(__name__)
 
@@ -18,15 +19,21 @@ PROBE_TIMEOUT_SECONDS = 1.0
 
 
 class QueueProbe:
-    """Passive declares of the update queue and its dead-letter queue on a connection of its own.
+    """Passive declares of the update queues and the dead-letter queue on a connection of its own.
 
     Its own connection, opened on first use: the publisher's channel must never be closed by a
     probe of a queue that does not exist (RabbitMQ closes the channel on a passive declare miss).
     """
 
-    def __init__(self, url: str, queue_name: str, timeout: float = PROBE_TIMEOUT_SECONDS) -> None:
-        self._url = url
-        self._queues = {"main": queue_name, "dead_letter": dead_letter_queue_name(queue_name)}
+    def __init__(
+        self, urls: tuple[str, ...], layout: QueueLayout, timeout: float = PROBE_TIMEOUT_SECONDS
+    ) -> None:
+        self._urls = urls
+        # "main" adds up the update queues: one, or one per priority level with quorum queues.
+        self._queues = {
+            "main": [queue.name for queue in layout.update_queues],
+            "dead_letter": [layout.dead_letter_queue],
+        }
         self._timeout = timeout
         self._connection: aio_pika.abc.AbstractConnection | None = None
         self._channel: aio_pika.abc.AbstractChannel | None = None
@@ -38,10 +45,14 @@ class QueueProbe:
         """
         try:
             async with asyncio.timeout(self._timeout):
-                return {role: await self._depth(name) for role, name in self._queues.items()}
+                return {role: await self._total(names) for role, names in self._queues.items()}
         except BROKER_FAILURES as exc:
             await self.close()
             raise QueueUnavailable() from exc
+
+    async def _total(self, queue_names: list[str]) -> int | None:
+        depths = [depth for name in queue_names if (depth := await self._depth(name)) is not None]
+        return sum(depths) if depths else None
 
     async def _depth(self, queue_name: str) -> int | None:
         channel = await self._open_channel()
@@ -55,7 +66,7 @@ class QueueProbe:
 
     async def _open_channel(self) -> aio_pika.abc.AbstractChannel:
         if self._connection is None or self._connection.is_closed:
-            self._connection = await aio_pika.connect(self._url, timeout=self._timeout)
+            self._connection, _ = await connect_first(self._urls, self._timeout)
             self._channel = None
         if self._channel is None or self._channel.is_closed:
             self._channel = await self._connection.channel(publisher_confirms=False)

@@ -1,10 +1,11 @@
-"""RabbitMQ: a durable queue, publisher confirms on the web side, manual acks on the worker side."""
+"""RabbitMQ: durable queues, publisher confirms on the web side, manual acks on the worker side."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 import aio_pika
@@ -13,26 +14,18 @@ import aiormq.abc
 import aiormq.exceptions
 import orjson
 
-from scoreboard.config import MAX_PRIORITY
-from scoreboard.errors import PoisonMessage, QueueUnavailable
+from scoreboard.errors import PoisonMessage, QueueLayoutConflict, QueueUnavailable
 from scoreboard.models import GROUP_FORMAT, ScoreUpdate, decode_message, encode_group
 from scoreboard.queue import Delivery
+from scoreboard.queue.broker_link import BROKER_FAILURES, CONNECT_TIMEOUT_SECONDS, BrokerLink
+from scoreboard.queue.priority_levels import WeightedLevels, weight
+from scoreboard.queue.queue_declaring import declare_queues, existing_levels
+from scoreboard.queue.queue_layout import QueueLayout, UpdateQueue
 from scoreboard.queue.signing import SIGNATURE_HEADER, MessageSigner
 
 log = logging.getLogger(__name__)
 
 PUBLISH_TIMEOUT_SECONDS = 2.0
-CONNECT_TIMEOUT_SECONDS = 10.0
-MAX_RECONNECT_DELAY_SECONDS = 5.0
-# Every way a broker operation can fail without telling us what the broker did.
-BROKER_FAILURES = (
-    asyncio.TimeoutError,
-    aiormq.exceptions.AMQPError,
-    aiormq.exceptions.ChannelInvalidStateError,
-    ConnectionError,
-    OSError,
-)
-
 
 # Why an update was dead-lettered on its own, out of a message that carried others with it.
 REASON_HEADER = "x-scoreboard-reason"
@@ -41,75 +34,76 @@ REASON_HEADER = "x-scoreboard-reason"
 BATCH_FILL_WAIT_SECONDS = 0.005
 
 
-def dead_letter_queue_name(queue_name: str) -> str:
-    return f"{queue_name}.dead"
-
-
-async def declare_queues(
-    channel: aio_pika.abc.AbstractChannel, queue_name: str
-) -> aio_pika.abc.AbstractQueue:
-    """Declare the durable update queue and its dead-letter queue (same arguments everywhere)."""
-    dead_letters = dead_letter_queue_name(queue_name)
-    await channel.declare_queue(dead_letters, durable=True)
-    return await channel.declare_queue(
-        queue_name,
-        durable=True,
-        arguments={
-            "x-dead-letter-exchange": "",
-            "x-dead-letter-routing-key": dead_letters,
-            "x-max-priority": MAX_PRIORITY,
-        },
-    )
-
-
-async def _until_connected(connect: Callable[[], Awaitable[None]], who: str) -> None:
-    """Call `connect` until the broker answers, backing off up to 5 seconds."""
-    delay = 0.5
-    while True:
-        try:
-            await connect()
-            return
-        except BROKER_FAILURES as exc:
-            log.warning("%s: broker unreachable (%r), retrying in %.1fs", who, exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, MAX_RECONNECT_DELAY_SECONDS)
-
-
-async def _open(url: str) -> aio_pika.abc.AbstractRobustConnection:
-    # Once open, a robust connection reconnects by itself and restores channels and consumers.
-    return await aio_pika.connect_robust(url, timeout=CONNECT_TIMEOUT_SECONDS)
-
-
 class RabbitPublisher:
     """UpdatePublisher that returns only after the broker confirmed the persistent message."""
 
-    def __init__(self, url: str, queue_name: str, signer: MessageSigner | None = None) -> None:
-        self._url = url
-        self._queue_name = queue_name
+    def __init__(
+        self, urls: tuple[str, ...], layout: QueueLayout, signer: MessageSigner | None = None
+    ) -> None:
+        self._layout = layout
         self._signer = signer
-        self._connection: aio_pika.abc.AbstractRobustConnection | None = None
         self._channel: aio_pika.abc.AbstractChannel | None = None
-        self._connecting: asyncio.Task[None] | None = None
+        self._renewing: asyncio.Task[None] | None = None
+        self._link = BrokerLink(urls, "web", self._set_up)
 
     async def start(self) -> None:
-        """Connect, or keep trying in the background while publish() answers 503."""
+        """Connect, or keep trying in the background while publish() answers 503.
+
+        Raises QueueLayoutConflict when the queues exist with another type or arguments.
+        """
         try:
-            await self._connect()
+            await self._link.connect()
         except BROKER_FAILURES as exc:
             log.warning(
                 "web: broker unreachable at start-up (%r); updates get 503 until it is back", exc
             )
-            self._connecting = asyncio.create_task(_until_connected(self._connect, "web"))
+        self._link.keep_connected()
 
-    async def _connect(self) -> None:
-        connection = await _open(self._url)
+    async def conflict(self) -> QueueLayoutConflict:
+        """Wait until a reconnection finds the queues at odds with the configuration."""
+        await self._link.conflicted.wait()
+        assert self._link.conflict is not None
+        return self._link.conflict
+
+    async def _set_up(self, connection: aio_pika.abc.AbstractConnection) -> None:
+        await declare_queues(connection, self._layout)
+        self._channel = await self._open_channel(connection)
+
+    async def _open_channel(
+        self, connection: aio_pika.abc.AbstractConnection
+    ) -> aio_pika.abc.AbstractChannel:
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        channel.close_callbacks.add(self._on_channel_close)
+        return channel
+
+    def _renew(self, channel: aio_pika.abc.AbstractChannel) -> None:
+        """Publish on a fresh channel from now on; until it is open, publishes get 503.
+
+        RabbitMQ 3.10 nacks every publish of a channel that first sent to a quorum queue while
+        the queue's leader was being elected, long after a new one is; a new channel is fine.
+        """
+        if channel is not self._channel or self._renewing is not None:
+            return  # renewed already, or being renewed
+        self._channel = None
+        self._renewing = asyncio.create_task(self._replace(channel))
+
+    async def _replace(self, old: aio_pika.abc.AbstractChannel) -> None:
         try:
-            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-            await declare_queues(channel, self._queue_name)
-        except BaseException:
-            await connection.close()
-            raise
-        self._connection, self._channel = connection, channel
+            connection = self._link.connection
+            if connection is not None and not connection.is_closed:
+                self._channel = await self._open_channel(connection)
+                log.info("web: publishing on a new channel after the broker refused a message")
+            await old.close()
+        except BROKER_FAILURES as exc:
+            log.warning("web: could not open a new channel (%r); reconnecting", exc)
+            self._link.drop()
+        finally:
+            self._renewing = None
+
+    def _on_channel_close(self, channel: object, _exc: BaseException | None) -> None:
+        if channel is self._channel:
+            self._channel = None
+            self._link.drop()  # the broker closed the channel: start afresh on a new connection
 
     async def publish(self, update: ScoreUpdate, priority: int = 0) -> None:
         await self.publish_group([update], priority)
@@ -122,27 +116,33 @@ class RabbitPublisher:
             content_type="application/json",
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             message_id=updates[0].message_id,
+            # Kept on quorum queues too: a dead letter replayed goes back to its level's queue.
             priority=priority,
             headers={SIGNATURE_HEADER: self._signer.sign(body)} if self._signer else None,
         )
-        if self._channel is None:
+        channel = self._channel
+        if channel is None or channel.is_closed:
             raise QueueUnavailable()
         try:
             # mandatory: a message no queue takes is returned as an error, not dropped.
             # asyncio.timeout rather than wait_for: no task of its own for every publish.
             async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
-                await self._channel.default_exchange.publish(
-                    message, routing_key=self._queue_name, mandatory=True
+                await channel.default_exchange.publish(
+                    message, routing_key=self._layout.queue_for(priority), mandatory=True
                 )
         except BROKER_FAILURES as exc:
             log.warning("publish of %d updates failed: %r", len(updates), exc)
+            if isinstance(exc, aiormq.exceptions.DeliveryError) and not isinstance(
+                exc,
+                aiormq.exceptions.PublishError,  # a returned message: no queue took it
+            ):
+                self._renew(channel)  # a nack
             raise QueueUnavailable() from exc
 
     async def close(self) -> None:
-        if self._connecting is not None:
-            self._connecting.cancel()
-        if self._connection is not None:
-            await self._connection.close()
+        if self._renewing is not None:
+            self._renewing.cancel()
+        await self._link.close()
 
 
 @dataclass(eq=False)
@@ -193,61 +193,123 @@ class RabbitDelivery:
 
 
 class RabbitConsumer:
-    """UpdateConsumer over a robust connection; at most `prefetch` unacked messages at a time."""
+    """UpdateConsumer of every update queue of a layout, taking higher priority levels first.
+
+    Each update queue is consumed on a channel of its own; a batch takes at most `prefetch`
+    messages, from the levels by weight (priority_levels.py). One channel per queue keeps each
+    channel's deliveries in the order they are settled, which acknowledge() relies on.
+
+    The queue of level n lends the worker up to (n + 1) × `prefetch` unacked messages: the
+    levels' windows stand in the ratio of their weights, so the broker keeps each level's inbox
+    supplied in its share even when the worker takes messages faster than the broker refills
+    them (a level whose inbox ran dry for a moment would lose its turn to the others). One
+    queue of level 0, classic or quorum, holds `prefetch`, as before.
+    """
 
     def __init__(
-        self, url: str, queue_name: str, prefetch: int, signer: MessageSigner | None = None
+        self,
+        urls: tuple[str, ...],
+        layout: QueueLayout,
+        prefetch: int,
+        signer: MessageSigner | None = None,
     ) -> None:
-        self._url = url
         self._signer = signer
-        self._queue_name = queue_name
+        self._layout = layout
         self._prefetch = prefetch
-        self._inbox: asyncio.Queue[aio_pika.abc.AbstractIncomingMessage | None] = asyncio.Queue()
-        self._connection: aio_pika.abc.AbstractRobustConnection | None = None
-        self._queue: aio_pika.abc.AbstractQueue | None = None
-        self._consumer_tag: str | None = None
+        self._windows: dict[aiormq.abc.AbstractChannel, int] = {}  # prefetch of each channel
+        self._inboxes: dict[int, deque[aio_pika.abc.AbstractIncomingMessage]] = {
+            level: deque() for level in layout.levels
+        }
+        self._arrived = asyncio.Event()  # some inbox holds a message, or stop() was called
+        self._stop_called = False  # take no new consumer
+        self._stopping = False  # no message comes any more: end batches() once all are taken
+        self._levels = WeightedLevels()
+        self._consuming: list[tuple[aio_pika.abc.AbstractQueue, str]] = []
         self._dead_letter_channel: aio_pika.abc.AbstractChannel | None = None
         # Update ids whose message was acked, by the channel the ack went out on.
         self._unconfirmed: dict[aiormq.abc.AbstractChannel, list[str]] = {}
         self.dead_lettered = 0  # updates dead-lettered before they reached the apply loop
-
-    async def start(self) -> None:
-        """Start consuming, waiting for the broker as long as it takes."""
-        await _until_connected(self._connect, "worker")
+        self._link = BrokerLink(urls, "worker", self._set_up)
 
     @property
     def connected(self) -> bool:
-        """Whether its connection is up now; a robust one reconnects and resumes by itself."""
-        return self._connection is not None and self._connection.connected.is_set()
+        """Whether it is connected and consuming now (the link reconnects by itself)."""
+        connection = self._link.connection
+        return connection is not None and not connection.is_closed and bool(self._consuming)
 
-    async def _connect(self) -> None:
-        connection = await _open(self._url)
-        try:
-            channel = await connection.channel()
-            await channel.set_qos(prefetch_count=self._prefetch)
-            queue = await declare_queues(channel, self._queue_name)
-            self._consumer_tag = await queue.consume(self._inbox.put)
-        except BaseException:
-            await connection.close()
-            raise
-        self._connection, self._queue = connection, queue
+    async def start(self) -> None:
+        """Start consuming, waiting for the broker as long as it takes.
+
+        Raises QueueLayoutConflict when the queues exist with another type or arguments.
+        """
+        await self._link.connect_patiently()
+        self._link.keep_connected()
+
+    async def conflict(self) -> QueueLayoutConflict:
+        """Wait until a reconnection finds the queues at odds with the configuration."""
+        await self._link.conflicted.wait()
+        assert self._link.conflict is not None
+        return self._link.conflict
+
+    async def _set_up(self, connection: aio_pika.abc.AbstractConnection) -> None:
+        await declare_queues(connection, self._layout)
+        if self._stop_called:
+            return
+        leftover = await existing_levels(connection, self._layout)
+        if leftover:
+            log.warning(
+                "consuming the queues of priority levels %s too: TIER_PRIORITIES no longer "
+                "gives them, but they exist and may hold accepted updates",
+                leftover,
+            )
+        queues = [*self._layout.update_queues, *map(self._layout.update_queue, leftover)]
+        self._windows = {}
+        consuming = [await self._consume(connection, queue) for queue in queues]
+        self._consuming, self._dead_letter_channel = consuming, None
+
+    async def _consume(
+        self, connection: aio_pika.abc.AbstractConnection, queue: UpdateQueue
+    ) -> tuple[aio_pika.abc.AbstractQueue, str]:
+        channel = await connection.channel()
+        window = self._prefetch * weight(queue.level)
+        await channel.set_qos(prefetch_count=window)
+        self._windows[await channel.get_underlay_channel()] = window
+        declared = await channel.get_queue(queue.name, ensure=False)
+
+        async def receive(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            self._hold(queue.level, message)
+
+        tag = await declared.consume(receive)
+        channel.close_callbacks.add(self._on_channel_close)
+        return declared, tag
+
+    def _on_channel_close(self, channel: object, _exc: BaseException | None) -> None:
+        # A consumer the broker closed would take no more messages: start afresh.
+        if not self._stop_called:
+            self._link.drop()
+
+    def _hold(self, level: int, message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        """Keep a delivery until a batch takes it."""
+        self._inboxes.setdefault(level, deque()).append(message)
+        self._arrived.set()
+
+    def _waiting(self) -> int:
+        return sum(len(inbox) for inbox in self._inboxes.values())
 
     async def batches(self) -> AsyncIterator[Sequence[RabbitDelivery]]:
         while True:
-            first = await self._inbox.get()
-            if first is None:
-                return
-            messages = [first]
-            stopping = self._take_ready(messages)
-            if not stopping and len(messages) < self._prefetch:
+            await self._arrived.wait()
+            if not self._stopping and self._waiting() < self._prefetch:
                 # Under load a moment's wait fills the batch, and each batch costs a Redis
                 # script, a ledger transaction and an ack however few updates it holds.
                 await asyncio.sleep(BATCH_FILL_WAIT_SECONDS)
-                stopping = self._take_ready(messages)
+            messages = self._levels.take(self._inboxes, self._prefetch)
+            if not self._waiting() and not self._stopping:
+                self._arrived.clear()
             batch = [d for m in messages for d in await self._decode(m)]
             if batch:
                 yield batch
-            if stopping:
+            if self._stopping and not self._waiting():
                 return
 
     async def acknowledge(self, batch: Sequence[Delivery]) -> None:
@@ -258,8 +320,9 @@ class RabbitConsumer:
         dead-letters every update of it) before it takes the next, and all the updates of one
         message are in one batch. A rejected message is no longer outstanding: the ack goes on
         the last message of each channel that was not rejected (acking a rejected tag would be
-        a channel error). A batch can hold deliveries of two channels when the connection was
-        restored in between.
+        a channel error). A batch holds deliveries of one channel per priority level, each
+        channel's in the order it delivered them, and of an old channel too when the connection
+        was made again in between.
         """
         carriers: dict[int, tuple[_Carrier, list[str]]] = {}
         for delivery in batch:
@@ -301,21 +364,13 @@ class RabbitConsumer:
         for channel, ids in pending.items():
             try:
                 async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS):
-                    await channel.basic_qos(prefetch_count=self._prefetch)
+                    window = self._windows.get(channel, self._prefetch)
+                    await channel.basic_qos(prefetch_count=window)
             except BROKER_FAILURES as exc:
                 log.info("%d acks could not be confirmed (%r); kept for a day", len(ids), exc)
                 continue
             confirmed += ids
         return confirmed
-
-    def _take_ready(self, messages: list[aio_pika.abc.AbstractIncomingMessage]) -> bool:
-        """Move what the inbox holds into `messages`, up to prefetch; True at the stop marker."""
-        while len(messages) < self._prefetch and not self._inbox.empty():
-            message = self._inbox.get_nowait()
-            if message is None:
-                return True
-            messages.append(message)
-        return False
 
     async def _decode(self, message: aio_pika.abc.AbstractIncomingMessage) -> list[RabbitDelivery]:
         """A delivery per valid update; what is not a valid update is dead-lettered."""
@@ -378,105 +433,31 @@ class RabbitConsumer:
             channel = await self._confirming_channel()
             async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
                 await channel.default_exchange.publish(
-                    copy, routing_key=dead_letter_queue_name(self._queue_name), mandatory=True
+                    copy, routing_key=self._layout.dead_letter_queue, mandatory=True
                 )
         except BROKER_FAILURES as exc:
             await carrier.reject(f"its update {index} could not be dead-lettered: {exc!r}", True)
 
     async def _confirming_channel(self) -> aio_pika.abc.AbstractChannel:
         if self._dead_letter_channel is None or self._dead_letter_channel.is_closed:
-            if self._connection is None:
+            connection = self._link.connection
+            if connection is None:
                 raise ConnectionError("not connected")
-            self._dead_letter_channel = await self._connection.channel(
+            self._dead_letter_channel = await connection.channel(
                 publisher_confirms=True, on_return_raises=True
             )
         return self._dead_letter_channel
 
     async def stop(self) -> None:
-        if self._queue is not None and self._consumer_tag is not None:
+        self._stop_called = True
+        for queue, consumer_tag in self._consuming:
             try:
-                await self._queue.cancel(self._consumer_tag)
+                await queue.cancel(consumer_tag)
             except BROKER_FAILURES as exc:
-                log.warning("could not cancel the consumer: %r", exc)
-        self._inbox.put_nowait(None)
+                log.warning("could not cancel the consumer of %s: %r", queue.name, exc)
+        # Only now: what was delivered before each consumer's cancel-ok is in the inboxes.
+        self._stopping = True
+        self._arrived.set()
 
     async def close(self) -> None:
-        if self._connection is not None:
-            await self._connection.close()
-
-
-class DeadLetters:
-    """The dead-letter queue, for admins: look at what is there, send it back to be applied."""
-
-    def __init__(self, url: str, queue_name: str) -> None:
-        self._url = url
-        self._queue_name = queue_name
-
-    async def peek(self, limit: int) -> list[dict[str, object]]:
-        """Up to `limit` dead letters, oldest first; they stay in the queue."""
-        try:
-            connection = await aio_pika.connect(self._url, timeout=CONNECT_TIMEOUT_SECONDS)
-            async with connection:
-                channel = await connection.channel()
-                queue = await channel.get_queue(dead_letter_queue_name(self._queue_name))
-                letters = []
-                for _ in range(limit):
-                    message = await queue.get(no_ack=False, fail=False)
-                    if message is None:
-                        break
-                    letters.append(_describe(message))
-                # Closing the channel unacknowledged puts every peeked message back.
-            return letters
-        except BROKER_FAILURES as exc:
-            raise QueueUnavailable() from exc
-
-    async def replay(self, limit: int) -> int:
-        """Move up to `limit` dead letters back to the update queue; return how many moved."""
-        moved = 0
-        try:
-            connection = await aio_pika.connect(self._url, timeout=CONNECT_TIMEOUT_SECONDS)
-            async with connection:
-                channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-                dead = await channel.get_queue(dead_letter_queue_name(self._queue_name))
-                while moved < limit:
-                    message = await dead.get(no_ack=False, fail=False)
-                    if message is None:
-                        break
-                    await channel.default_exchange.publish(
-                        aio_pika.Message(
-                            message.body,
-                            content_type=message.content_type,
-                            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                            message_id=message.message_id,
-                            priority=message.priority,
-                            headers={
-                                k: v
-                                for k, v in (message.headers or {}).items()
-                                if k not in ("x-death", REASON_HEADER)
-                            },
-                        ),
-                        routing_key=self._queue_name,
-                        mandatory=True,
-                    )
-                    # Acknowledged only once the broker confirmed the copy: nothing is lost.
-                    await message.ack()
-                    moved += 1
-        except BROKER_FAILURES as exc:
-            raise QueueUnavailable() from exc
-        return moved
-
-
-def _describe(message: aio_pika.abc.AbstractIncomingMessage) -> dict[str, object]:
-    headers = message.headers or {}
-    deaths = headers.get("x-death") or []
-    first_death = deaths[0] if isinstance(deaths, list) and deaths else {}
-    # An update dead-lettered out of a group is a copy published there, not a rejected message.
-    reason = headers.get(REASON_HEADER) or (
-        first_death.get("reason", "") if isinstance(first_death, dict) else ""
-    )
-    return {
-        "messageId": message.message_id,
-        "body": message.body.decode(errors="replace")[:2000],
-        "reason": str(reason),
-        "signed": SIGNATURE_HEADER in (message.headers or {}),
-    }
+        await self._link.close()

@@ -39,7 +39,8 @@ from scoreboard.intake.validation import (
 )
 from scoreboard.models import Leaderboard
 from scoreboard.push.broadcast import Broadcaster
-from scoreboard.queue.rabbitmq import DeadLetters
+from scoreboard.queue.dead_letters import DeadLetters
+from scoreboard.queue.queue_layout import QueueLayout
 from scoreboard.reads.boards import board_details
 from scoreboard.web import responses
 from scoreboard.web.keys import (
@@ -114,9 +115,9 @@ async def reset_board(request: web.Request) -> web.Response:
 
 def _dead_letters(request: web.Request) -> DeadLetters:
     settings = request.app[SETTINGS]
-    if settings.rabbitmq_url is None:
+    if not settings.rabbitmq_urls:
         raise NotFound("The single-process mode keeps no dead-letter queue")
-    return DeadLetters(settings.rabbitmq_url, settings.queue_name)
+    return DeadLetters(settings.rabbitmq_urls, QueueLayout.of(settings))
 
 
 async def list_dead_letters(request: web.Request) -> web.Response:

@@ -47,6 +47,7 @@ from scoreboard.push.open_websockets import close_websockets_on_shutdown
 from scoreboard.push.polling_guard import polling_guard
 from scoreboard.push.socket_events import register_socket_events
 from scoreboard.queue.in_process import InProcessQueue
+from scoreboard.queue.queue_layout import QueueLayout
 from scoreboard.queue.rabbitmq import RabbitPublisher
 from scoreboard.queue.signing import message_signer
 from scoreboard.redis_connection import redis_client
@@ -59,6 +60,7 @@ from scoreboard.web.keys import (
     CLOSED_SEASONS,
     DEMO_TOKEN,
     FAN_OUT,
+    FATAL,
     IN_FLIGHT,
     LEDGER,
     METRICS,
@@ -202,11 +204,12 @@ async def _ledger(app: web.Application) -> AsyncIterator[None]:
 
 async def _redis_and_rabbitmq(client: redis.Redis, app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    assert settings.rabbitmq_url is not None
     signer = message_signer(settings)
-    publisher = RabbitPublisher(settings.rabbitmq_url, settings.queue_name, signer)
+    publisher = RabbitPublisher(settings.rabbitmq_urls, QueueLayout.of(settings), signer)
     await publisher.start()
     app[PUBLISHER] = publisher
+    app[FATAL] = fatal = asyncio.get_running_loop().create_future()
+    watching = asyncio.create_task(_stop_on_conflict(publisher, fatal))
     app[SUBMISSION] = ScoreSubmission(
         app[STORE],
         publisher,
@@ -216,6 +219,7 @@ async def _redis_and_rabbitmq(client: redis.Redis, app: web.Application) -> Asyn
         restore_season=_season_restorer(app) if settings.keeps_ledger else None,
     )
     yield
+    watching.cancel()
     await publisher.close()
     await client.aclose()
 
@@ -227,6 +231,13 @@ def _season_restorer(app: web.Application) -> Callable[[str], Awaitable[object]]
         await app[SEASONS].current(board_id)
 
     return restore
+
+
+async def _stop_on_conflict(publisher: RabbitPublisher, fatal: asyncio.Future[None]) -> None:
+    """A reconnection that finds the queues changed under us stops the node (serving.py)."""
+    conflict = await publisher.conflict()
+    if not fatal.done():
+        fatal.set_exception(conflict)
 
 
 async def _in_process_queue_and_worker(app: web.Application) -> AsyncIterator[None]:

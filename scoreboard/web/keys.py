@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from weakref import WeakSet
 
 import redis.asyncio as redis
@@ -41,6 +42,8 @@ READ_RATE_LIMITER = web.AppKey("read_rate_limiter", UserRateLimiter)
 DEMO_TOKEN = web.AppKey("demo_token", str)
 OPEN_WEBSOCKETS = web.AppKey("open_websockets", WeakSet)  # of web.WebSocketResponse
 REDIS = web.AppKey("redis", redis.Redis)  # distributed mode only
+# Fails with the error that must stop this node (a queue found at odds with the configuration).
+FATAL: web.AppKey[asyncio.Future[None]] = web.AppKey("fatal")
 METRICS = web.AppKey("metrics", WebMetrics)
 READINESS = web.AppKey("readiness", ReadinessProbe)
 OPENAPI_DOCUMENT = web.AppKey("openapi_document", bytes)  # encoded once at start-up

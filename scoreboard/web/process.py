@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import ssl
 import sys
 
 from scoreboard.config import Mode, Settings
-from scoreboard.errors import ConfigError
+from scoreboard.errors import ConfigError, QueueLayoutConflict
 from scoreboard.ops.logs import configure_logging
 from scoreboard.web.app import create_app
 from scoreboard.web.demo import DEMO_USER
@@ -43,13 +44,18 @@ def main() -> None:
             )
     else:
         log.info(
-            "distributed mode: queue %r on RabbitMQ, board under %r on Redis",
+            "distributed mode: %s queue %r on RabbitMQ, board under %r on Redis",
+            settings.queue_type,
             settings.queue_name,
             settings.redis_key_prefix,
         )
     if ssl_context is not None:
         log.info("serving HTTPS with the certificate in %s", settings.tls_cert_file)
-    serve(app, settings, ssl_context)
+    try:
+        serve(app, settings, ssl_context)
+    except QueueLayoutConflict as exc:
+        log.critical("web node stopping: %s", exc)
+        sys.exit(os.EX_CONFIG)
 
 
 def tls_context(settings: Settings) -> ssl.SSLContext | None:

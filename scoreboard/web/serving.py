@@ -12,6 +12,7 @@ from aiohttp import web
 
 from scoreboard.config import Settings
 from scoreboard.ops.collector_pauses import keep_collector_pauses_short
+from scoreboard.web.keys import FATAL
 from scoreboard.web.protocol_errors import app_runner
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,9 @@ async def _serve(
             if port is not None:  # host None: every interface
                 await web.TCPSite(runner, settings.host, port, ssl_context=ssl_context).start()
         log.info("listening on %s", ", ".join(sorted(site.name for site in runner.sites)))
-        await asyncio.Event().wait()  # until cancelled
+        fatal = app.get(FATAL)
+        # Until cancelled, or until something fails that must stop the node (then it raises).
+        await (fatal if fatal is not None else asyncio.Event().wait())
     finally:
         await runner.cleanup()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 import time
@@ -26,7 +27,7 @@ from scoreboard.boards.registry import BoardRegistry, BoardStorage, RedisBoardSt
 from scoreboard.boards.season_closer import SeasonCloser
 from scoreboard.boards.seasons import RedisSeasons, Seasons
 from scoreboard.config import Mode, Settings
-from scoreboard.errors import ConfigError
+from scoreboard.errors import ConfigError, QueueLayoutConflict
 from scoreboard.ops.heartbeat import Heartbeat, WorkerBeat, WorkerIdentity, WorkerRegistry
 from scoreboard.ops.logs import configure_logging
 from scoreboard.ops.metrics import MeasuredEmitter, Metrics
@@ -36,6 +37,7 @@ from scoreboard.ops.worker_readiness import CONSUMING, WorkerReadinessProbe
 from scoreboard.push.broadcast import Broadcaster
 from scoreboard.push.coalescing import CoalescingBroadcaster, RedisEmitSlot, paced
 from scoreboard.push.socketio_internals import close_emitter
+from scoreboard.queue.queue_layout import QueueLayout
 from scoreboard.queue.rabbitmq import RabbitConsumer
 from scoreboard.queue.signing import message_signer
 from scoreboard.redis_connection import redis_client
@@ -48,7 +50,8 @@ DRAIN_TIMEOUT_SECONDS = 20.0  # Heroku sends SIGKILL 30 s after SIGTERM
 
 async def run_worker(settings: Settings) -> ApplyStats:
     """Consume until SIGTERM or SIGINT, then finish and acknowledge what is held."""
-    assert settings.redis_url is not None and settings.rabbitmq_url is not None
+    assert settings.redis_url is not None and settings.rabbitmq_urls
+    layout = QueueLayout.of(settings)
     client = redis_client(settings.redis_url, settings)
     store = RedisLeaderboardStore(
         client, settings.redis_key_prefix, ledger_backed=settings.keeps_ledger
@@ -57,10 +60,7 @@ async def run_worker(settings: Settings) -> ApplyStats:
         settings.redis_url, channel=settings.socketio_channel, write_only=True, logger=log
     )
     consumer = RabbitConsumer(
-        settings.rabbitmq_url,
-        settings.queue_name,
-        settings.worker_prefetch,
-        message_signer(settings),
+        settings.rabbitmq_urls, layout, settings.worker_prefetch, message_signer(settings)
     )
     stats = ApplyStats()
     stop = asyncio.Event()
@@ -119,16 +119,34 @@ async def run_worker(settings: Settings) -> ApplyStats:
         RedisEmitSlot(client, settings.redis_key_prefix),
         settings.broadcast_hz,
     )
-    if await _first_or_stop(start_up(), stop):
+    conflicts: list[QueueLayoutConflict] = []
+
+    async def stop_on_conflict() -> None:
+        conflicts.append(await consumer.conflict())
+        stop.set()
+
+    watching = asyncio.create_task(stop_on_conflict())
+    try:
+        started = await _first_or_stop(start_up(), stop)
+    except QueueLayoutConflict as exc:
+        conflicts.append(exc)
+        started = False
+    if started:
         log.info(
-            "worker consuming queue %r (prefetch %d%s)",
+            "worker consuming %s queue %r (prefetch %d%s)",
+            settings.queue_type,
             settings.queue_name,
             settings.worker_prefetch,
             ", ledger in PostgreSQL" if ledgered else "",
         )
         state = CONSUMING
         heartbeat.refresh()
-        redeliveries = RedeliveryCounter(client, settings.redis_key_prefix)
+        # Quorum queues count redeliveries themselves (x-delivery-limit); classic ones do not.
+        redeliveries = (
+            None
+            if layout.broker_counts_deliveries
+            else RedeliveryCounter(client, settings.redis_key_prefix, settings.queue_delivery_limit)
+        )
         applying = asyncio.create_task(
             apply_batches(consumer, store, broadcaster, stats, redeliveries, ledgered, metrics)
         )
@@ -145,6 +163,7 @@ async def run_worker(settings: Settings) -> ApplyStats:
         except TimeoutError:
             log.warning("drain timed out; unacknowledged messages return to the queue")
         await asyncio.gather(closing, return_exceptions=True)
+    watching.cancel()
     if isinstance(broadcaster, CoalescingBroadcaster):
         await broadcaster.close()  # the last change reaches clients before the worker goes
     await consumer.close()
@@ -156,6 +175,8 @@ async def run_worker(settings: Settings) -> ApplyStats:
     await client.aclose()
     await close_emitter(emitter)
     stats.dead_lettered += consumer.dead_lettered
+    if conflicts:
+        raise conflicts[0]
     log.info("worker stopped: %s", stats.summary())
     return stats
 
@@ -203,4 +224,8 @@ def main() -> None:
             "worker.py needs REDIS_URL and RABBITMQ_URL; without them `python server.py` "
             "runs the worker loop in its own process"
         )
-    uvloop.run(run_worker(settings))
+    try:
+        uvloop.run(run_worker(settings))
+    except QueueLayoutConflict as exc:
+        log.critical("worker stopping: %s", exc)
+        sys.exit(os.EX_CONFIG)
