@@ -10,7 +10,6 @@ import time
 from collections.abc import Awaitable
 
 import redis.asyncio as redis
-import socketio
 import uvloop
 
 from scoreboard.apply.apply_loop import ApplyStats, Ledgered, apply_batches
@@ -34,8 +33,9 @@ from scoreboard.ops.readiness import ReadinessProbe
 from scoreboard.ops.worker_port import WorkerPort
 from scoreboard.ops.worker_readiness import CONSUMING, WorkerReadinessProbe
 from scoreboard.push.broadcast import Broadcaster
+from scoreboard.push.channel_emitter import channel_emitter
+from scoreboard.push.channels import PushChannels
 from scoreboard.push.coalescing import CoalescingBroadcaster, RedisEmitSlot, paced
-from scoreboard.push.socketio_internals import close_emitter
 from scoreboard.queue.rabbitmq import RabbitConsumer
 from scoreboard.queue.signing import message_signer
 from scoreboard.redis_connection import redis_client
@@ -53,9 +53,7 @@ async def run_worker(settings: Settings) -> ApplyStats:
     store = RedisLeaderboardStore(
         client, settings.redis_key_prefix, ledger_backed=settings.keeps_ledger
     )
-    emitter = socketio.AsyncRedisManager(
-        settings.redis_url, channel=settings.socketio_channel, write_only=True, logger=log
-    )
+    emitter = channel_emitter(client, settings.redis_url, PushChannels(settings.socketio_channel))
     consumer = RabbitConsumer(
         settings.rabbitmq_url,
         settings.queue_name,
@@ -154,7 +152,7 @@ async def run_worker(settings: Settings) -> ApplyStats:
     await port.stop()
     await readiness.close()
     await client.aclose()
-    await close_emitter(emitter)
+    await emitter.close()
     stats.dead_lettered += consumer.dead_lettered
     log.info("worker stopped: %s", stats.summary())
     return stats
