@@ -42,6 +42,15 @@ HOST: Variable[str | None] = Variable(
     "the address the web process listens on, e.g. `127.0.0.1` behind a proxy on the same "
     "machine; unset: every interface, which containers and Heroku need",
 )
+REUSE_PORT = Variable(
+    "REUSE_PORT",
+    Flag(),
+    False,
+    "`1` lets several web processes on one machine listen on the same `PORT` (`SO_REUSEPORT`, "
+    "Linux): the kernel spreads new connections over them, so one port uses every core. "
+    "Distributed mode only; give each process its own `OPS_PORT` to scrape it. See [Scaling "
+    "out](scaling.md#several-web-processes-behind-one-port)",
+)
 OPS_PORT: Variable[int | None] = Variable(
     "OPS_PORT",
     _PORT,
