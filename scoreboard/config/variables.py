@@ -180,7 +180,7 @@ REDIS_KEY_PREFIX = Variable(
     "REDIS_KEY_PREFIX",
     Text(),
     "scoreboard:",
-    "prefix of every Redis key and of the Socket.IO pub/sub channel. Distinct prefixes and "
+    "prefix of every Redis key and of the pub/sub channels of the pushes. Distinct prefixes and "
     "`QUEUE_NAME`s let several deployments (or test runs) share one Redis and one broker",
 )
 QUEUE_NAME = Variable(
