@@ -320,3 +320,20 @@ async def test_a_web_node_hears_only_the_boards_its_clients_hold_and_counts_them
     finally:
         await chooser.client.disconnect()
         await emitter.close()
+
+
+async def test_a_query_parameter_a_load_balancer_routes_on_changes_nothing_for_the_client(
+    api: TestClient, client: redis.Redis, channels: PushChannels, make_token: TokenFactory
+):
+    await api.app[BOARDS].put(Board("weekly", "Weekly"))
+    chooser = Chooser()
+    url = f"{api.make_url('')}?board=weekly"  # what docs/scaling.md suggests hashing on
+    await chooser.connect_choosing(url, make_token("viewer"), ["weekly"])
+    emitter = channel_emitter(client, REDIS_URL, channels)
+    try:
+        assert (await chooser.next_update())["version"] == 0
+        await Broadcaster(emitter).broadcast_top10(board("weekly", 1))
+        assert (await chooser.next_update())["version"] == 1
+    finally:
+        await chooser.client.disconnect()
+        await emitter.close()
