@@ -71,6 +71,14 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     target = parser.add_argument_group("target")
     target.add_argument("--url", default="http://127.0.0.1:3000", help="the deployment's base URL")
+    target.add_argument(
+        "--client-url",
+        action="append",
+        default=[],
+        help="Socket.IO clients connect here instead of --url; give it once per web node to "
+        "spread them: the clients of board b go to the (b mod n)-th (with --boards), else "
+        "client k to the (k mod n)-th",
+    )
     target.add_argument("--socket-path", default="/ws/scoreboard")
     target.add_argument(
         "--jwt-secret",
@@ -156,6 +164,9 @@ async def run(args: argparse.Namespace) -> dict:
     _check_arguments(args)
     try:
         endpoint = Endpoint.from_url(args.url)
+        args.client_endpoints = tuple(Endpoint.from_url(url) for url in args.client_url) or (
+            endpoint,
+        )
     except ValueError as exc:
         raise LoadError(str(exc)) from None
     user_ids, tokens = _credentials(args)
@@ -209,8 +220,8 @@ async def _measure(
     pid = args.server_pid
     rss_before = server_process.rss_kib(pid) if pid else None
     connecting = time.monotonic()
-    progress(f"connecting {args.clients} clients to {endpoint}")
-    viewers = _start_viewers(args, endpoint, boards, user_ids, tokens[0])
+    progress(f"connecting {args.clients} clients to {', '.join(map(str, args.client_endpoints))}")
+    viewers = _start_viewers(args, boards, user_ids, tokens[0])
     children += viewers
     connected: list[Connected] = await _gather(viewers, "connected")
     connect_seconds = time.monotonic() - connecting
@@ -365,7 +376,6 @@ async def _read(reader: BoardReader) -> BoardReading:
 
 def _start_viewers(
     args: argparse.Namespace,
-    endpoint: Endpoint,
     boards: Sequence[str],
     user_ids: Sequence[str],
     token: str,
@@ -377,7 +387,7 @@ def _start_viewers(
             f"client process {index}",
             run_viewers,
             ViewPlan(
-                endpoint=endpoint,
+                endpoints=args.client_endpoints,
                 socket_path=args.socket_path,
                 token=token,
                 clients=clients,

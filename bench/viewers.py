@@ -21,9 +21,12 @@ class ViewPlan:
 
     With `boards`, client k of the run (`first_client` is this process's first) names board
     boards[k mod len(boards)] on connect; with none, clients name nothing and so hold global.
+    With several `endpoints`, the clients of board b connect to endpoints[b mod n] (every
+    client of a board on one node, as a load balancer routing by board would place them); on
+    global alone, client k connects to endpoints[k mod n].
     """
 
-    endpoint: Endpoint
+    endpoints: tuple[Endpoint, ...]
     socket_path: str
     token: str
     clients: int
@@ -37,6 +40,12 @@ class ViewPlan:
         if not self.boards:
             return GLOBAL_BOARD_ID
         return self.boards[board_of_client(self.first_client + client, len(self.boards))]
+
+    def endpoint_of(self, client: int) -> Endpoint:
+        number = self.first_client + client
+        if self.boards:
+            number = board_of_client(number, len(self.boards))
+        return self.endpoints[number % len(self.endpoints)]
 
 
 @dataclass(frozen=True)
@@ -120,7 +129,9 @@ async def _serve(plan: ViewPlan, connection: Connection) -> None:
     sightings = Sightings(plan.user_ids)
     viewers = [Viewer(sightings, plan.board_of(client)) for client in range(plan.clients)]
     gate = asyncio.Semaphore(plan.connect_concurrency)
-    outcomes = await asyncio.gather(*(_connect(plan, viewer, gate) for viewer in viewers))
+    outcomes = await asyncio.gather(
+        *(_connect(plan, viewer, plan.endpoint_of(n), gate) for n, viewer in enumerate(viewers))
+    )
     failures = [outcome for outcome in outcomes if outcome]
     up = [viewer for viewer in viewers if viewer.socket is not None]
     by_board = Counter(viewer.board for viewer in up)
@@ -151,12 +162,14 @@ async def _serve(plan: ViewPlan, connection: Connection) -> None:
             viewer.socket.close()
 
 
-async def _connect(plan: ViewPlan, viewer: Viewer, gate: asyncio.Semaphore) -> str:
+async def _connect(
+    plan: ViewPlan, viewer: Viewer, endpoint: Endpoint, gate: asyncio.Semaphore
+) -> str:
     """Connect one client; return "" or why it failed."""
     async with gate:
         try:
             viewer.socket = await connect_board_socket(
-                plan.endpoint,
+                endpoint,
                 plan.socket_path,
                 plan.token,
                 viewer.on_event,

@@ -158,6 +158,12 @@ class ServiceProcess:
                 self._popen.wait()
         return self._finished()
 
+    def kill(self) -> Finished:
+        """SIGKILL: the process ends at once, as when its machine goes away."""
+        self._popen.kill()
+        self._popen.wait()
+        return self._finished()
+
     def _finished(self) -> Finished:
         return Finished(self.name, self._popen.returncode, self.output, self.errors)
 
@@ -179,6 +185,7 @@ class WebProcess(ServiceProcess):
         cwd: Path = PROJECT_ROOT,
     ) -> None:
         self.port = int(env["PORT"])
+        self.ops_port = int(env["OPS_PORT"]) if env.get("OPS_PORT") else None
         host = env.get("HOST", "")
         self.host = "127.0.0.1" if host in EVERY_INTERFACE else host
         super().__init__(name, argv, env, log_path, cwd=cwd)
@@ -197,8 +204,10 @@ class WebProcess(ServiceProcess):
         self.wait_until(self._healthy, "answering /healthz", timeout)
 
     def _healthy(self) -> bool:
+        # On OPS_PORT when set: that port is this process's own, PORT may be shared (REUSE_PORT).
         try:
-            with _NO_PROXY.open(f"{self.url}/healthz", timeout=1) as response:
+            url = self.url_at(self.ops_port or self.port)
+            with _NO_PROXY.open(f"{url}/healthz", timeout=1) as response:
                 return bool(response.status == 200)
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             return False

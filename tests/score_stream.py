@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,25 +38,36 @@ class StreamResult:
 
 
 async def stream_updates(
-    base_url: str, tokens: dict[str, str], duration: float, concurrency: int = 8
+    base_url: str | Sequence[str],
+    tokens: dict[str, str],
+    duration: float,
+    concurrency: int = 8,
+    boards: Mapping[str, str] | None = None,
 ) -> StreamResult:
-    """POST +1 for the users in turn from `concurrency` clients for `duration` seconds."""
+    """POST +1 for the users in turn from `concurrency` clients for `duration` seconds, to
+    global, or with `boards` to each user's board there; client k posts to base_url k mod n."""
+    base_urls = [base_url] if isinstance(base_url, str) else list(base_url)
     result = StreamResult()
     users = list(tokens)
     started = time.monotonic()
     timeout = aiohttp.ClientTimeout(total=10)
 
+    def request(user: str) -> tuple[str, dict[str, object]]:
+        if boards is None:
+            return "/api/score/update", {"userId": user, "scoreIncrement": 1}
+        return f"/api/boards/{boards[user]}/scores", {"userId": user, "score": 1}
+
     async def client(offset: int, session: aiohttp.ClientSession) -> None:
         turn = offset
+        base = base_urls[offset % len(base_urls)]
         while time.monotonic() - started < duration:
             user = users[turn % len(users)]
             turn += concurrency
             sent_at = time.monotonic() - started
+            path, body = request(user)
             try:
                 async with session.post(
-                    f"{base_url}/api/score/update",
-                    json={"userId": user, "scoreIncrement": 1},
-                    headers=bearer(tokens[user]),
+                    f"{base}{path}", json=body, headers=bearer(tokens[user])
                 ) as response:
                     status = response.status
                     body = await response.read()

@@ -13,6 +13,7 @@ from bench.sightings import Sighting, Sightings, first_sighting, last_arrival
 from bench.viewers import Viewer
 from tests.conftest import DATABASE_URL, JWT_SECRET, REDIS_URL
 from tests.processes import PROJECT_ROOT, Processes, free_port
+from tests.scrape import scrape_url
 
 
 def test_rebuild_benchmark_reports_its_figures_and_cleans_up():
@@ -106,6 +107,27 @@ def test_load_tool_spreads_updates_and_clients_over_boards(tmp_path, env):
     assert figures["freshness_all_clients_ms"]["samples"] > 0
     assert figures["foreign_pushes"] == 0
     assert figures["clients_current"] == 12
+
+
+def test_load_tool_places_each_boards_clients_on_one_of_several_web_nodes(tmp_path, env):
+    env = {**env, "RATE_LIMIT": "1000000/minute"}
+    with Processes(tmp_path) as processes:
+        nodes = processes.start_distributed(env, web_nodes=2)
+        completed = run_load(
+            *("--url", nodes[0].url, "--boards", "2", "--clients", "8", "--rate", "40"),
+            *("--client-url", nodes[0].url, "--client-url", nodes[1].url),
+            *("--duration", "2", "--users", "4", "--client-processes", "2"),
+            *("--jwt-secret", JWT_SECRET, "--redis-url", REDIS_URL),
+            *("--redis-key-prefix", env["REDIS_KEY_PREFIX"]),
+        )
+        heard = [scrape_url(f"{node.url}/metrics") for node in nodes]
+    assert completed.returncode == 0, completed.stderr
+    figures = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert figures["exact"] is True
+    assert figures["clients_current"] == 8
+    # Board b0's clients are all on the first node, b1's on the second: each node hears its own.
+    received = "scoreboard_pushes_received_total"
+    assert [scrape.label_values(received, "board") for scrape in heard] == [{"b0"}, {"b1"}]
 
 
 def test_a_client_counts_pushes_of_a_board_it_does_not_hold():

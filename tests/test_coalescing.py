@@ -168,6 +168,26 @@ async def test_a_change_still_goes_out_when_the_store_fails_to_answer_once():
     assert [data for _, data in emitter.sent] == [Broadcaster.payload(board)]
 
 
+async def test_a_push_redis_refused_goes_out_once_it_answers_again():
+    store, emitter = MemoryLeaderboardStore(), RecordingEmitter()
+    refusals = [StoreUnavailable(), StoreUnavailable()]
+
+    class RefusingEmitter:
+        async def emit(self, event: str, data: Any, **options: Any) -> None:
+            if refusals:
+                raise refusals.pop()
+            await emitter.emit(event, data, **options)
+
+    pusher = CoalescingBroadcaster(
+        Broadcaster(RefusingEmitter()), store.leaderboard, LocalEmitSlot(), 20
+    )
+    board = await store.apply([ScoreUpdate.new("ann", "Ann", 4)])
+    assert board is not None
+    await pusher.broadcast_top10(board)
+    await pusher.close()
+    assert [data for _, data in emitter.sent] == [Broadcaster.payload(board)]
+
+
 async def test_boards_claiming_their_slots_together_share_one_redis_call(namespace):
     client = redis.from_url(REDIS_URL)
     slot = RedisEmitSlot(client, f"{namespace}:")

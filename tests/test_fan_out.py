@@ -227,6 +227,20 @@ async def test_a_client_gets_each_of_its_boards_in_order_however_the_boards_inte
     assert [v for _, _, v in clients.received["board:global-0"]] == [1, 2, 3, 4, 5]
 
 
+async def test_an_older_board_arriving_while_a_newer_one_waits_does_not_replace_it():
+    clients = RoomClients({"board:weekly": 3})
+    fan_out = FanOut(frames_per_second=100)  # 3 clients: the next push waits 30 ms
+    for sid in clients.received:
+        fan_out.follow(sid)
+    push(fan_out, clients, "weekly", 1)
+    await asyncio.sleep(0)  # 1 goes out; what follows waits for the budget
+    push(fan_out, clients, "weekly", 3)
+    push(fan_out, clients, "weekly", 2)  # a board re-read after a reconnection, older
+    await asyncio.sleep(0.1)
+    await fan_out.close()
+    assert all([v for _, _, v in seen] == [1, 3] for seen in clients.received.values())
+
+
 async def test_a_new_season_of_a_board_follows_the_last_version_of_the_old_one():
     clients = RoomClients({"board:weekly": 2})
     fan_out = FanOut()

@@ -17,6 +17,8 @@ from scoreboard.boards.model import Board
 from scoreboard.config import Settings
 from scoreboard.models import Leaderboard, LeaderboardEntry, ScoreUpdate
 from scoreboard.push.broadcast import Broadcaster
+from scoreboard.push.channel_emitter import channel_emitter
+from scoreboard.push.channels import PushChannels
 from scoreboard.push.socketio_internals import close_emitter
 from scoreboard.push.subscriptions import MAX_BOARDS_PER_CLIENT
 from scoreboard.web.keys import BOARDS
@@ -85,7 +87,18 @@ async def url(api: TestClient) -> str:
 
 @pytest.fixture
 async def worker_emitter(settings: Settings) -> AsyncIterator[Broadcaster]:
-    """Pushes the way a worker sends them: through Redis, to every web node."""
+    """Pushes the way a worker sends them: through Redis, each board on its channel."""
+    client = redis.from_url(REDIS_URL)
+    emitter = channel_emitter(client, REDIS_URL, PushChannels(settings.socketio_channel))
+    yield Broadcaster(emitter)
+    await emitter.close()
+    await client.aclose()
+
+
+@pytest.fixture
+async def older_worker_emitter(settings: Settings) -> AsyncIterator[Broadcaster]:
+    """Pushes the way a worker of the version before per-board channels sent them: every board
+    on python-socketio's shared channel."""
     emitter = socketio.AsyncRedisManager(
         REDIS_URL, channel=settings.socketio_channel, write_only=True
     )
@@ -120,6 +133,21 @@ async def test_a_client_holding_two_boards_gets_their_pushes_and_no_other(
             "top10": [entry("ann", "Ann", 5)],
         }
         for board_id in ("weekly", "daily")
+    ]
+
+
+async def test_pushes_of_an_older_worker_on_the_shared_channel_still_reach_their_clients(
+    url: str, chooser: Chooser, older_worker_emitter: Broadcaster, make_token: TokenFactory
+):
+    await chooser.connect_choosing(url, make_token("viewer"), ["weekly", "global"])
+    await chooser.updates_until(2)  # the snapshots
+    for pushed in ("global", "monthly", "weekly"):
+        await older_worker_emitter.broadcast_top10(board(pushed, 1, ("ann", 5)))
+    got = await chooser.updates_until(2)
+    await chooser.nothing_more()
+    assert sorted((update.get("boardId", "global"), update["version"]) for update in got) == [
+        ("global", 1),
+        ("weekly", 1),
     ]
 
 

@@ -7,7 +7,6 @@ import asyncio
 import sys
 
 import asyncpg
-import socketio
 
 from scoreboard.apply.ledger.boards import LedgerBoardStorage
 from scoreboard.apply.ledger.migrations import migrate
@@ -21,7 +20,8 @@ from scoreboard.boards.seasons import RedisSeasons
 from scoreboard.config import Settings
 from scoreboard.errors import ServiceUnavailable
 from scoreboard.push.broadcast import Broadcaster
-from scoreboard.push.socketio_internals import close_emitter
+from scoreboard.push.channel_emitter import channel_emitter
+from scoreboard.push.channels import PushChannels
 from scoreboard.redis_connection import redis_client
 
 
@@ -78,9 +78,7 @@ async def _rebuild(settings: Settings, board_id: str, season: int) -> int:
     assert settings.database_url is not None and settings.redis_url is not None
     ledger = await PostgresLedger.connect(settings.database_url, run_migrations=True)
     client = redis_client(settings.redis_url, settings)
-    emitter = socketio.AsyncRedisManager(
-        settings.redis_url, channel=settings.socketio_channel, write_only=True
-    )
+    emitter = channel_emitter(client, settings.redis_url, PushChannels(settings.socketio_channel))
     prefix = settings.redis_key_prefix
     try:
         store = RedisLeaderboardStore(client, prefix, ledger_backed=True)
@@ -102,8 +100,8 @@ async def _rebuild(settings: Settings, board_id: str, season: int) -> int:
             await Broadcaster(emitter).broadcast_top10(report.board)
     finally:
         await ledger.close()
+        await emitter.close()
         await client.aclose()
-        await close_emitter(emitter)
     on = "" if board_id == GLOBAL_BOARD_ID else f" on board {board_id!r} season {season}"
     print(
         f"rebuilt {report.users} users{on} from the ledger in {report.seconds:.2f}s "

@@ -33,6 +33,7 @@ class Settings:
 
     port: int = var.PORT.field()
     host: str | None = var.HOST.field()
+    reuse_port: bool = var.REUSE_PORT.field()
     ops_port: int | None = var.OPS_PORT.field()
     redis_url: str | None = var.REDIS_URL.field()  # with REDIS_TLS_VERIFY: see from_env
     redis_tls_verify: bool = var.REDIS_TLS_VERIFY.field()
@@ -79,6 +80,12 @@ class Settings:
             raise ConfigError(
                 f"{var.OPS_PORT.name} must differ from {var.PORT.name}: it serves /metrics and "
                 "/readyz"
+            )
+        if self.reuse_port and self.redis_url is None:
+            raise ConfigError(
+                f"{var.REUSE_PORT.name} needs {var.REDIS_URL.name} and {var.RABBITMQ_URL.name}: "
+                "processes in the single-process mode sharing a port would each keep a board of "
+                "their own"
             )
 
     @property

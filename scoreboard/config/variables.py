@@ -46,6 +46,15 @@ HOST: Variable[str | None] = Variable(
     "the address the web process listens on, e.g. `127.0.0.1` behind a proxy on the same "
     "machine; unset: every interface, which containers and Heroku need",
 )
+REUSE_PORT = Variable(
+    "REUSE_PORT",
+    Flag(),
+    False,
+    "`1` lets several web processes on one machine listen on the same `PORT` (`SO_REUSEPORT`, "
+    "Linux): the kernel spreads new connections over them, so one port uses every core. "
+    "Distributed mode only; give each process its own `OPS_PORT` to scrape it. See [Scaling "
+    "out](scaling.md#several-web-processes-behind-one-port)",
+)
 OPS_PORT: Variable[int | None] = Variable(
     "OPS_PORT",
     _PORT,
@@ -177,7 +186,7 @@ REDIS_KEY_PREFIX = Variable(
     "REDIS_KEY_PREFIX",
     Text(),
     "scoreboard:",
-    "prefix of every Redis key and of the Socket.IO pub/sub channel. Distinct prefixes and "
+    "prefix of every Redis key and of the pub/sub channels of the pushes. Distinct prefixes and "
     "`QUEUE_NAME`s let several deployments (or test runs) share one Redis and one broker",
 )
 QUEUE_NAME = Variable(

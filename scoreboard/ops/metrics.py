@@ -204,6 +204,17 @@ class WebMetrics(Metrics):
             ["dependency"],
             registry=self.registry,
         )
+        self.pushes_received = Counter(
+            "scoreboard_pushes_received",
+            "Top-10 pushes that reached this web node through Redis, by board and channel:"
+            " `board` (the board's own, heard while a client of this node holds the board) or"
+            " `shared` (python-socketio's, where a worker of an older version pushes)",
+            ["board", "channel"],
+            registry=self.registry,
+        )
+
+    def count_push_received(self, board_id: str, channel: str) -> None:
+        self.pushes_received.labels(self.board_label(board_id), channel).inc()
 
     def count_socket_messages(self, read: Callable[[], Mapping[str, int]]) -> None:
         """Export scoreboard_socketio_messages_total by path, read from `read` at each scrape."""

@@ -69,6 +69,16 @@ class Broadcaster:
             room=board_room(board.board_id),
         )
 
+    async def deliver_here(self, board_id: str, payload: dict[str, Any]) -> None:
+        """Hand a push of `board_id` heard from Redis to this node's clients holding it."""
+        await self._emitter.emit(
+            LEADERBOARD_EVENT,
+            payload,
+            namespace=NAMESPACE,
+            room=board_room(board_id),
+            ignore_queue=True,  # python-socketio's: to this node's clients, not published again
+        )
+
     async def send_snapshot(self, board: Leaderboard, sid: str) -> None:
         """Send `board` to the client `sid` of this node alone (what it sees on subscribing)."""
         # The client is on this node: no need to go through the Redis channel of all nodes.

@@ -157,6 +157,10 @@ class CoalescingBroadcaster:
             await self._broadcaster.broadcast_top10(board)
             self._sent[board_id] = _order(board)
             self.sent += 1
+        except ServiceUnavailable:  # Redis is down: send it again once it is back
+            newer = self._dirty.get(board_id, board)
+            self._dirty[board_id] = max(board, newer, key=_order)
+            await asyncio.sleep(self._period)
         except Exception:  # the next change is sent anyway; never stop flushing
             log.exception("broadcast of %s version %d failed", board_id, board.version)
 

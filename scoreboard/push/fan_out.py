@@ -5,8 +5,9 @@ packet for that connection's Engine.IO writer task. With thousands of clients, a
 times a second, that backlog keeps the event loop busy long enough to starve the POSTs. So here:
 
 - A broadcast to a room (a board's) that arrives while an earlier one of the same event to the
-  same room still waits replaces it: each carries the whole state (the top 10), so a busy node
-  skips to the newest rather than working through a backlog.
+  same room still waits replaces it, unless it shows an older version of the board: each carries
+  the whole state (the top 10), so a busy node skips to the newest rather than working through a
+  backlog.
 - Of the rooms waiting, the one pushed least recently goes next: a quiet board goes before a
   busy one, and every board waiting is pushed within one round of the others.
 - Every push, whatever its board, is charged to the node's one frame budget: to N clients, N
@@ -93,6 +94,18 @@ def board_stamp(arguments: list[Any]) -> BoardStamp | None:
     return BoardStamp(board_id, (season, version))
 
 
+def _is_older(data: list[Any], than: list[Any]) -> bool:
+    """Whether board payload `data` shows the same board as `than`, at an older (season,
+    version)."""
+    stamp, other = board_stamp(data), board_stamp(than)
+    return (
+        stamp is not None
+        and other is not None
+        and stamp.board_id == other.board_id
+        and stamp.order < other.order
+    )
+
+
 class FanOut:
     """This node's broadcasts, sent one after another in a task of their own."""
 
@@ -157,7 +170,11 @@ class FanOut:
         room: str | None = None,
     ) -> None:
         """Send `event` with `data` (its arguments) to this node's clients in `room` (None: all)."""
-        self._pending[(namespace, room, event)] = (manager, data)
+        key = (namespace, room, event)
+        waiting = self._pending.get(key)
+        if waiting is not None and _is_older(data, waiting[1]):
+            return  # a board re-read after a reconnection must not replace a newer push
+        self._pending[key] = (manager, data)
         if self._sender is None or self._sender.done():
             self._sender = asyncio.create_task(self._send_pending())
 

@@ -16,7 +16,7 @@ from scoreboard.errors import ApiError, AuthenticationFailed, ServiceUnavailable
 from scoreboard.push.broadcast import Broadcaster
 from scoreboard.push.fan_out import board_stamp
 from scoreboard.push.subscriptions import Subscriptions, requested_boards
-from scoreboard.web.keys import BOARD_TOPS, BOARDS, FAN_OUT, VERIFIER
+from scoreboard.web.keys import BOARD_CHANNELS, BOARD_TOPS, BOARDS, FAN_OUT, VERIFIER
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ Ack = dict[str, Any]  # BoardsHeld or Error (scoreboard/api/events.py), as pytho
 
 
 def register_socket_events(sio: socketio.AsyncServer, app: web.Application) -> None:
-    subscriptions = Subscriptions(sio, app[BOARDS], app[FAN_OUT])
+    subscriptions = Subscriptions(sio, app[BOARDS], app[FAN_OUT], app[BOARD_CHANNELS])
 
     async def connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
         verifier = app[VERIFIER]

@@ -20,7 +20,8 @@ written to each idle websocket's transport in one loop over the clients. That ne
 Lifecycle: closing every Engine.IO socket on SIGTERM without waiting for long-polls
 (`engineio.AsyncServer.sockets`, `AsyncSocket.close(wait, reason)`, `.reason`); closing the Redis
 connections of the pub/sub listener and of a write-only emitter (`.redis`, `.pubsub`); counting
-clients past authentication (`AsyncManager.is_connected`).
+clients past authentication (`AsyncManager.is_connected`); counting the pushes heard on the shared
+channel (`AsyncPubSubManager._handle_emit` and `.host_id`).
 
 Check and fallback
 ------------------
@@ -28,8 +29,9 @@ Check and fallback
 If any differs it logs one warning naming every difference and what this node does instead:
 broadcasts go through python-socketio's own emit, one client at a time (slower, same order);
 websockets are still closed on shutdown by `open_websockets`, long-polls end on their own; the
-client count includes clients still authenticating. The gauge `scoreboard_fan_out_direct` says
-which path is in use. requirements.txt pins all three libraries; tests run both paths.
+client count includes clients still authenticating; pushes heard on the shared channel may go
+uncounted. The gauge `scoreboard_fan_out_direct` says which path is in use. requirements.txt
+pins all three libraries; tests run both paths.
 """
 
 from __future__ import annotations
@@ -72,7 +74,8 @@ FAN_OUT = "broadcasts go through python-socketio's own emit, one client at a tim
 SHUTDOWN = "on shutdown long-polling clients are left to time out"
 LISTENER = "the pub/sub listener's Redis connections stay open until the process exits"
 COUNT = "scoreboard_socketio_clients counts clients still authenticating too"
-FEATURES = (FAN_OUT, SHUTDOWN, LISTENER, COUNT)
+HEARD = "scoreboard_pushes_received_total may not count the shared channel's pushes"
+FEATURES = (FAN_OUT, SHUTDOWN, LISTENER, COUNT, HEARD)
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -236,10 +239,19 @@ class FanOutRedisManager(socketio.AsyncRedisManager, FanOutManager):  # type: ig
     """AsyncRedisManager whose local delivery, of this node's emits and other nodes', is a FanOut.
 
     AsyncPubSubManager delivers locally through the next emit after itself in the method
-    resolution order, which this base order makes FanOutManager.emit.
+    resolution order, which this base order makes FanOutManager.emit. The shared channel it
+    listens to carries pushes of workers of an older version (push/channels.py); `heard` counts
+    them by board.
     """
 
     listeners: set[asyncio.Task[Any]] | None = None
+    heard: Callable[[str], None] | None = None
+
+    async def _handle_emit(self, message: dict[str, Any]) -> None:
+        board_id = room_board(message.get("room"))
+        if board_id is not None and message.get("host_id") != self.host_id and self.heard:
+            self.heard(board_id)
+        await super()._handle_emit(message)
 
     def initialize(self) -> None:
         """Start listening to the other nodes, once, however often python-socketio asks."""
@@ -252,9 +264,19 @@ class FanOutRedisManager(socketio.AsyncRedisManager, FanOutManager):  # type: ig
         self.listeners = asyncio.all_tasks() - before
 
 
-def client_manager(fan_out: FanOut, redis_url: str | None, channel: str) -> FanOutManager:
-    """This node's Socket.IO client manager: in memory, or sharing broadcasts through Redis."""
-    manager = FanOutManager() if redis_url is None else FanOutRedisManager(redis_url, channel)
+def client_manager(
+    fan_out: FanOut,
+    redis_url: str | None,
+    channel: str,
+    heard: Callable[[str], None] | None = None,
+) -> FanOutManager:
+    """This node's Socket.IO client manager: in memory, or also hearing the shared channel
+    (`heard` is told the board of each push from there)."""
+    if redis_url is None:
+        manager = FanOutManager()
+    else:
+        manager = FanOutRedisManager(redis_url, channel)
+        manager.heard = heard
     manager.fan_out = fan_out
     return manager
 
@@ -425,6 +447,14 @@ def requirements(sio: socketio.AsyncServer) -> list[Requirement]:
                 "socketio.AsyncRedisManager.redis and .pubsub",
                 (LISTENER,),
                 lambda: hasattr(manager, "redis") and hasattr(manager, "pubsub"),
+            ),
+            Requirement(
+                "AsyncPubSubManager._thread handing each emit to _handle_emit, with host_id",
+                (HEARD,),
+                lambda: (
+                    "_handle_emit" in socketio.AsyncRedisManager._thread.__code__.co_names
+                    and isinstance(manager.host_id, str)
+                ),
             ),
         ]
     return found

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import socketio
 
 from scoreboard.boards.model import is_board_id
 from scoreboard.boards.registry import BoardRegistry
 from scoreboard.errors import InvalidRequest, NotFound
+from scoreboard.push.board_listener import BoardWatch
 from scoreboard.push.broadcast import board_room
 from scoreboard.push.fan_out import FanOut
 
@@ -28,12 +31,22 @@ def requested_boards(boards: object) -> list[str]:
 
 
 class Subscriptions:
-    """The boards each connected client holds: chosen on connect, changed by (un)subscribe."""
+    """The boards each connected client holds: chosen on connect, changed by (un)subscribe.
 
-    def __init__(self, sio: socketio.AsyncServer, registry: BoardRegistry, fan_out: FanOut) -> None:
+    `channels` hears each board's pushes while a client of this node holds it.
+    """
+
+    def __init__(
+        self,
+        sio: socketio.AsyncServer,
+        registry: BoardRegistry,
+        fan_out: FanOut,
+        channels: BoardWatch,
+    ) -> None:
         self._sio = sio
         self._registry = registry
         self._fan_out = fan_out
+        self._channels = channels
         self._held: dict[str, set[str]] = {}
 
     async def check_exist(self, board_ids: list[str]) -> None:
@@ -51,10 +64,13 @@ class Subscriptions:
         if len(held) + len(added) > MAX_BOARDS_PER_CLIENT:
             raise InvalidRequest(f"A connection holds at most {MAX_BOARDS_PER_CLIENT} boards")
         held.update(added)
+        heard = [self._channels.watch(board_id) for board_id in added]
         self._fan_out.follow(sid)
         for board_id in added:
             self._fan_out.forget(sid, board_id)  # held anew, it starts over with a snapshot
             await self._sio.enter_room(sid, board_room(board_id))
+        # Returns once this node hears their pushes: the snapshots are read after that.
+        await asyncio.gather(*heard)
         return added
 
     async def remove(self, sid: str, board_ids: list[str]) -> None:
@@ -64,6 +80,7 @@ class Subscriptions:
                 held.discard(board_id)
                 await self._sio.leave_room(sid, board_room(board_id))
                 self._fan_out.forget(sid, board_id)
+                self._channels.unwatch(board_id)
 
     def holds(self, sid: str, board_id: str) -> bool:
         return board_id in self._held.get(sid, ())
@@ -73,5 +90,6 @@ class Subscriptions:
 
     def drop(self, sid: str) -> None:
         """Forget a client gone (python-socketio takes it out of its rooms)."""
-        self._held.pop(sid, None)
+        for board_id in self._held.pop(sid, ()):
+            self._channels.unwatch(board_id)
         self._fan_out.forget(sid)

@@ -48,10 +48,10 @@ from scoreboard.web.keys import (
     BOARDS,
     CLOSED_SEASONS,
     LEDGER,
+    PUSHES,
     RATE_POLICY,
     SEASONS,
     SETTINGS,
-    SOCKETIO,
     STORE,
     VERIFIER,
 )
@@ -90,7 +90,7 @@ async def _take_off_boards(
 
 
 async def _broadcast(app: web.Application, board: Leaderboard) -> None:
-    await Broadcaster(app[SOCKETIO]).broadcast_top10(board)
+    await Broadcaster(app[PUSHES]).broadcast_top10(board)
 
 
 async def remove_user(request: web.Request) -> web.Response:
@@ -226,7 +226,7 @@ async def reset_board_season(request: web.Request) -> web.Response:
     seasons = request.app[SEASONS]
     live = (await seasons.current(board.board_id)).number
     now = datetime.now(UTC)
-    pushes = Broadcaster(request.app[SOCKETIO])
+    pushes = Broadcaster(request.app[PUSHES])
     if await start_next_season(seasons, pushes, board.board_id, live, now, now) is None:
         raise BoardConflict("The season changed meanwhile; try again")
     _audit(admin, "close season", {"boardId": board.board_id, "season": live})

@@ -39,8 +39,11 @@ from scoreboard.ops.metrics import MeasuredEmitter
 from scoreboard.ops.request_tracking import track_requests
 from scoreboard.ops.routes import add_operations
 from scoreboard.push import socketio_internals
+from scoreboard.push.board_listener import BoardChannelListener, EveryBoard
 from scoreboard.push.board_tops import BoardTops
 from scoreboard.push.broadcast import Broadcaster
+from scoreboard.push.channel_emitter import ChannelEmitter, channel_emitter
+from scoreboard.push.channels import PushChannels
 from scoreboard.push.coalescing import CoalescingBroadcaster, LocalEmitSlot, paced
 from scoreboard.push.fan_out import FanOut
 from scoreboard.push.open_websockets import close_websockets_on_shutdown
@@ -54,6 +57,7 @@ from scoreboard.redis_connection import redis_client
 from scoreboard.web.demo import issue_demo_token
 from scoreboard.web.keys import (
     ASYNCAPI_DOCUMENT,
+    BOARD_CHANNELS,
     BOARD_CONTENTS,
     BOARD_TOPS,
     BOARDS,
@@ -66,6 +70,7 @@ from scoreboard.web.keys import (
     METRICS,
     OPENAPI_DOCUMENT,
     PUBLISHER,
+    PUSHES,
     RATE_POLICY,
     READ_RATE_LIMITER,
     REDIS,
@@ -136,7 +141,10 @@ def create_app(settings: Settings) -> web.Application:
     sio = socketio.AsyncServer(
         async_mode="aiohttp",
         client_manager=socketio_internals.client_manager(
-            fan_out, settings.redis_url, settings.socketio_channel
+            fan_out,
+            settings.redis_url,
+            settings.socketio_channel,
+            heard=lambda board_id: app[METRICS].count_push_received(board_id, "shared"),
         ),
         cors_allowed_origins=list(settings.cors_allowed_origins) or same_origin,
         max_http_buffer_size=MAX_SOCKET_MESSAGE_BYTES,
@@ -145,6 +153,20 @@ def create_app(settings: Settings) -> web.Application:
     sio.attach(app, socketio_path=SOCKETIO_PATH)
     app[SOCKETIO] = sio
     app[BOARD_TOPS] = BoardTops(lambda: app[STORE].leaderboard(), partial(_board_top, app))
+    if client is None or settings.redis_url is None:
+        app[PUSHES] = sio
+        app[BOARD_CHANNELS] = EveryBoard()
+    else:
+        channels = PushChannels(settings.socketio_channel)
+        app[PUSHES] = channel_emitter(client, settings.redis_url, channels)
+        here = Broadcaster(sio)
+        app[BOARD_CHANNELS] = BoardChannelListener(
+            client,
+            channels,
+            here.deliver_here,
+            partial(_catch_up, app),
+            lambda board_id: app[METRICS].count_push_received(board_id, "board"),
+        )
     register_socket_events(sio, app)
     add_routes(app)
     app[OPENAPI_DOCUMENT] = orjson.dumps(openapi_document(settings))
@@ -171,6 +193,8 @@ def create_app(settings: Settings) -> web.Application:
     else:
         app.cleanup_ctx.append(_in_process_queue_and_worker)
     app.cleanup_ctx.append(_socketio_manager)
+    if client is not None:
+        app.cleanup_ctx.append(_board_channels)  # before the Redis client closes
     app.on_shutdown.append(_disconnect_socket_clients)
     close_websockets_on_shutdown(app)  # after the Engine.IO close above: then the transports
     return app
@@ -183,6 +207,22 @@ async def _board_top(app: web.Application, board_id: str) -> Leaderboard | None:
         return None
     season = await app[SEASONS].current(board_id)
     return await app[STORE].for_board(board, season.number).leaderboard()
+
+
+async def _catch_up(app: web.Application, board_id: str) -> None:
+    """Hand this node's clients of `board_id` its current top 10 (after a reconnection)."""
+    board = await app[BOARD_TOPS].top(board_id)
+    broadcaster = Broadcaster(app[SOCKETIO])
+    await broadcaster.deliver_here(board_id, broadcaster.payload(board))
+
+
+async def _board_channels(app: web.Application) -> AsyncIterator[None]:
+    listener, pushes = app[BOARD_CHANNELS], app[PUSHES]
+    assert isinstance(listener, BoardChannelListener) and isinstance(pushes, ChannelEmitter)
+    await listener.start()
+    yield
+    await listener.stop()
+    await pushes.close()
 
 
 async def _ledger(app: web.Application) -> AsyncIterator[None]:

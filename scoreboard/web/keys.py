@@ -23,7 +23,9 @@ from scoreboard.intake.rate_policy import RatePolicy
 from scoreboard.intake.submission import ScoreSubmission
 from scoreboard.ops.metrics import WebMetrics
 from scoreboard.ops.readiness import ReadinessProbe
+from scoreboard.push.board_listener import BoardWatch
 from scoreboard.push.board_tops import BoardTops
+from scoreboard.push.broadcast import Emitter
 from scoreboard.push.fan_out import FanOut
 from scoreboard.queue import UpdatePublisher
 
@@ -32,6 +34,10 @@ BOARDS = web.AppKey("boards", BoardRegistry)
 VERIFIER = web.AppKey("verifier", TokenVerifier)
 SOCKETIO = web.AppKey("socketio", socketio.AsyncServer)
 FAN_OUT = web.AppKey("fan_out", FanOut)
+# Where this node sends pushes so that every node's clients get them: the boards' channels (or,
+# single-process, the Socket.IO server itself); and the boards whose pushes this node hears.
+PUSHES = web.AppKey("pushes", Emitter)
+BOARD_CHANNELS = web.AppKey("board_channels", BoardWatch)
 STORE = web.AppKey("store", LeaderboardStore)
 PUBLISHER = web.AppKey("publisher", UpdatePublisher)
 SUBMISSION = web.AppKey("submission", ScoreSubmission)

@@ -59,7 +59,11 @@ async def _serve(
     try:
         for port in (settings.port, settings.ops_port):
             if port is not None:  # host None: every interface
-                await web.TCPSite(runner, settings.host, port, ssl_context=ssl_context).start()
+                # OPS_PORT is each process's own: a scrape must reach the process it names.
+                reuse_port = settings.reuse_port and port == settings.port
+                await web.TCPSite(
+                    runner, settings.host, port, ssl_context=ssl_context, reuse_port=reuse_port
+                ).start()
         log.info("listening on %s", ", ".join(sorted(site.name for site in runner.sites)))
         fatal = app.get(FATAL)
         # Until cancelled, or until something fails that must stop the node (then it raises).

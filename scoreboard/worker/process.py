@@ -11,7 +11,6 @@ import time
 from collections.abc import Awaitable
 
 import redis.asyncio as redis
-import socketio
 import uvloop
 
 from scoreboard.apply.apply_loop import ApplyStats, Ledgered, apply_batches
@@ -35,8 +34,9 @@ from scoreboard.ops.readiness import ReadinessProbe
 from scoreboard.ops.worker_port import WorkerPort
 from scoreboard.ops.worker_readiness import CONSUMING, WorkerReadinessProbe
 from scoreboard.push.broadcast import Broadcaster
+from scoreboard.push.channel_emitter import channel_emitter
+from scoreboard.push.channels import PushChannels
 from scoreboard.push.coalescing import CoalescingBroadcaster, RedisEmitSlot, paced
-from scoreboard.push.socketio_internals import close_emitter
 from scoreboard.queue.queue_layout import QueueLayout
 from scoreboard.queue.rabbitmq import RabbitConsumer
 from scoreboard.queue.signing import message_signer
@@ -56,9 +56,7 @@ async def run_worker(settings: Settings) -> ApplyStats:
     store = RedisLeaderboardStore(
         client, settings.redis_key_prefix, ledger_backed=settings.keeps_ledger
     )
-    emitter = socketio.AsyncRedisManager(
-        settings.redis_url, channel=settings.socketio_channel, write_only=True, logger=log
-    )
+    emitter = channel_emitter(client, settings.redis_url, PushChannels(settings.socketio_channel))
     consumer = RabbitConsumer(
         settings.rabbitmq_urls, layout, settings.worker_prefetch, message_signer(settings)
     )
@@ -173,7 +171,7 @@ async def run_worker(settings: Settings) -> ApplyStats:
     await port.stop()
     await readiness.close()
     await client.aclose()
-    await close_emitter(emitter)
+    await emitter.close()
     stats.dead_lettered += consumer.dead_lettered
     if conflicts:
         raise conflicts[0]
