@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import aio_pika
@@ -219,19 +216,6 @@ async def test_a_process_configured_quorum_refuses_an_existing_classic_queue(
     ) in finished.output
     assert "Traceback" not in finished.output
     assert await declared_as(namespace, QueueLayout(namespace).update_queue(0).arguments)
-
-
-@pytest.fixture
-def private_rabbitmq() -> Iterator[PrivateRabbitMQ]:
-    # Not under tmp_path: the rabbitmq user cannot enter pytest's private temporary folder.
-    directory = Path(tempfile.mkdtemp(prefix="sbtest-rabbitmq-"))
-    broker = PrivateRabbitMQ(directory)
-    try:
-        broker.start()
-        yield broker
-    finally:
-        broker.shutdown()
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 async def test_processes_that_find_the_type_changed_on_reconnecting_stop(

@@ -123,6 +123,12 @@ class BrokerLink:
         if self._keeping is None:
             self._keeping = asyncio.create_task(self._keep_connected())
 
+    async def conflict_found(self) -> QueueLayoutConflict:
+        """Wait until a reconnection finds the queues at odds with the configuration."""
+        await self.conflicted.wait()
+        assert self.conflict is not None
+        return self.conflict
+
     def drop(self) -> None:
         """Close the connection so that a new one is made (a channel of it closed under us)."""
         connection = self._connection

@@ -61,9 +61,7 @@ class RabbitPublisher:
 
     async def conflict(self) -> QueueLayoutConflict:
         """Wait until a reconnection finds the queues at odds with the configuration."""
-        await self._link.conflicted.wait()
-        assert self._link.conflict is not None
-        return self._link.conflict
+        return await self._link.conflict_found()
 
     async def _set_up(self, connection: aio_pika.abc.AbstractConnection) -> None:
         await declare_queues(connection, self._layout)
@@ -247,9 +245,7 @@ class RabbitConsumer:
 
     async def conflict(self) -> QueueLayoutConflict:
         """Wait until a reconnection finds the queues at odds with the configuration."""
-        await self._link.conflicted.wait()
-        assert self._link.conflict is not None
-        return self._link.conflict
+        return await self._link.conflict_found()
 
     async def _set_up(self, connection: aio_pika.abc.AbstractConnection) -> None:
         await declare_queues(connection, self._layout)
