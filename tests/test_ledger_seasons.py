@@ -206,3 +206,18 @@ async def test_a_season_redis_kept_before_the_ledger_did_is_taken_over_not_wiped
         ("a", 3),
         ("b", 8),
     ]
+
+
+async def test_a_post_that_finds_the_season_lost_counts_once_against_the_rate_limit(
+    aiohttp_client, env, namespace, database_url, ledger
+):
+    """The web node restores the lost season number and admits the post again: the first try
+    must not use up the user's allowance, or a user allowed one post would be refused it."""
+    settings = Settings.from_env({**env, "DATABASE_URL": database_url, "RATE_LIMIT": "1/minute"})
+    api = await aiohttp_client(create_app(settings))
+    assert (await put(api, "cup", {"name": "Cup", "operator": "best"}))[0] == 201
+    remove_keys(f"{namespace}:")
+
+    await post_score(api, "cup", "ann", 7)  # 200, not 429
+    [update] = [u for u in await queued(namespace) if u.board_id == "cup"]
+    assert update.increment == 7

@@ -69,7 +69,6 @@ for i = 3, #ARGV, 9 do
   local prefix, seasonal, message = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local user, value = ARGV[i + 3], tonumber(ARGV[i + 4])
   local operator, sign = ARGV[i + 5], tonumber(ARGV[i + 6])
-  local wait = admitted(user, ARGV[i + 7], ARGV[i + 8])
   local season, live = 1, nil
   if seasonal ~= '0' then
     live = redis.call('GET', prefix .. 'season')
@@ -77,7 +76,10 @@ for i = 3, #ARGV, 9 do
     prefix = prefix .. 's' .. season .. ':'
   end
   local slot = prefix .. '\0' .. user
-  if seasonal == '2' and not live then
+  local lost = seasonal == '2' and not live
+  -- Not counted against the limit when the season is lost: the caller tries again.
+  local wait = lost and 0 or admitted(user, ARGV[i + 7], ARGV[i + 8])
+  if lost then
     add(3, 0, 0)  -- the caller restores the number from the ledger, then tries again
   elseif wait > 0 then
     add(2, wait, 0)
